@@ -1,0 +1,1 @@
+"""The local stack: real Postgres and embedded ClickHouse for tests, `make run` and `make bench`."""

@@ -1,0 +1,71 @@
+"""Queries behind GET /api/analytics/overview/."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from analytics_common.clickhouse import ClickHouseClient
+from analytics_common.clock import window_start
+from analytics_common.postgres import PostgresClient
+
+# The current subscription (SPEC /usage/) picks the credit period and limit; without one,
+# the calendar month of today and a limit of 0. Active segment ids feed the ClickHouse side.
+OVERVIEW_SQL = """
+WITH current_subscription AS (
+    SELECT s.current_period_start AS first_day, s.current_period_end AS last_day, p.ai_credits_limit
+    FROM subscriptions s
+    JOIN plans p ON p.id = s.plan_id
+    WHERE s.org_id = :org_id
+      AND s.status IN ('active', 'trialing', 'past_due')
+      AND s.current_period_start <= CAST(:today AS date)
+      AND CAST(:today AS date) <= s.current_period_end
+    ORDER BY s.id DESC
+    LIMIT 1
+), credit_period AS (
+    SELECT
+        COALESCE((SELECT first_day FROM current_subscription),
+                 CAST(date_trunc('month', CAST(:today AS date)) AS date)) AS first_day,
+        COALESCE((SELECT last_day FROM current_subscription),
+                 CAST(date_trunc('month', CAST(:today AS date)) + interval '1 month' - interval '1 day' AS date))
+            AS last_day
+)
+SELECT
+    ARRAY(SELECT id FROM segments WHERE org_id = :org_id AND is_active ORDER BY id) AS active_segment_ids,
+    (SELECT COALESCE(SUM(c.credits), 0)
+       FROM copilot_requests c, credit_period cp
+      WHERE c.org_id = :org_id
+        AND c.created_at >= cp.first_day::timestamp AT TIME ZONE 'UTC'
+        AND c.created_at < (cp.last_day + 1)::timestamp AT TIME ZONE 'UTC') AS ai_credits_used,
+    COALESCE((SELECT ai_credits_limit FROM current_subscription), 0) AS ai_credits_limit
+"""
+
+# Current members come from FINAL (newest version wins, deleted rows drop out); the event
+# count is a range on the sort key (org_id, timestamp), so it reads only the window's granules.
+ACTIVITY_SQL = """
+SELECT
+    (SELECT uniqExact(profile_id)
+       FROM segment_memberships FINAL
+      WHERE org_id = {org_id:UInt64}
+        AND segment_id IN {segment_ids:Array(UInt64)}
+        AND is_deleted = 0) AS total_members,
+    (SELECT count()
+       FROM events
+      WHERE org_id = {org_id:UInt64}
+        AND timestamp >= {window_start:DateTime64(3, 'UTC')}
+        AND timestamp <= {now:DateTime64(3, 'UTC')}) AS events_30d
+"""
+
+
+def fetch_overview(pg: PostgresClient, ch: ClickHouseClient, org_id: int, now: datetime) -> dict[str, Any]:
+    segment_ids, credits_used, credits_limit = pg.run(OVERVIEW_SQL, org_id=org_id, today=now.date())[0]
+    total_members, events_30d = ch.row(
+        ACTIVITY_SQL, org_id=org_id, segment_ids=list(segment_ids), window_start=window_start(now), now=now
+    )
+    return {
+        "segment_count": len(segment_ids),
+        "total_members": int(total_members),
+        "events_30d": int(events_30d),
+        "ai_credits_used": int(credits_used),
+        "ai_credits_limit": int(credits_limit),
+    }

@@ -1,0 +1,1 @@
+"""Shared code of the Platform Analytics API Lambda functions (the CommonLayer)."""

@@ -1,0 +1,107 @@
+"""The REST resolver every endpoint function uses: routing, tenancy, errors and the access log.
+
+Errors are mapped to HTTP here, once: every error body is `{"detail": "..."}`
+and never holds a stack trace, SQL or a DSN.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+
+from analytics_common.errors import ApiError, Forbidden
+
+JSON = content_types.APPLICATION_JSON
+
+
+def error_response(status: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=JSON, body={"detail": detail}, headers=dict(headers or {}))
+
+
+def cors_config() -> CORSConfig:
+    """CORS for the browser frontend: `CORS_ALLOWED_ORIGINS` is a comma-separated list (default `*`)."""
+    origins = [o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "*").split(",") if o.strip()] or ["*"]
+    return CORSConfig(
+        allow_origin=origins[0],
+        extra_origins=origins[1:],
+        allow_headers=["Authorization", "If-None-Match"],
+        expose_headers=["ETag", "Server-Timing"],
+        max_age=600,
+    )
+
+
+class AnalyticsResolver(APIGatewayRestResolver):
+    """APIGatewayRestResolver that knows its paths (for 405) and writes one access-log line a request."""
+
+    def __init__(self, logger: Logger) -> None:
+        super().__init__(cors=cors_config())
+        self.logger = logger
+        self.known_paths: set[str] = set()
+
+    def route(self, rule: str, method: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        self.known_paths.add(rule.rstrip("/"))
+        return super().route(rule, method, *args, **kwargs)
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        response = super().resolve(event, context)
+        self.logger.info(
+            "request",
+            extra={
+                "method": event.get("httpMethod"),
+                "endpoint": event.get("resource") or event.get("path"),
+                "status": response.get("statusCode"),
+                "org_id": authorizer_context(event).get("org_id"),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return response
+
+
+def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    return context if isinstance(context, Mapping) else {}
+
+
+def caller_org_id(app: APIGatewayRestResolver) -> int:
+    """The caller's organization from the authorizer context; 403 if it is not a valid id."""
+    org_id = authorizer_context(app.current_event.raw_event).get("org_id")
+    if isinstance(org_id, int) and not isinstance(org_id, bool):
+        org_id = str(org_id)
+    if not isinstance(org_id, str) or not org_id.isascii() or not org_id.isdigit():
+        raise Forbidden("Forbidden.")
+    value = int(org_id)
+    if not 0 < value < 2**63:
+        raise Forbidden("Forbidden.")
+    return value
+
+
+def create_app(logger: Logger) -> AnalyticsResolver:
+    app = AnalyticsResolver(logger)
+
+    @app.exception_handler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        if exc.status_code >= 500:
+            logger.warning("store failure", extra={"error": type(exc).__name__, "cause": type(exc.__cause__).__name__})
+        return error_response(exc.status_code, exc.detail)
+
+    @app.not_found
+    def not_found(_: NotFoundError) -> Response:
+        path = app.current_event.path.rstrip("/")
+        if path in app.known_paths:
+            return error_response(HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed.", {"Allow": "GET, OPTIONS"})
+        return error_response(HTTPStatus.NOT_FOUND, "Not found.")
+
+    @app.exception_handler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error.")
+
+    return app

@@ -1,0 +1,92 @@
+"""The ClickHouse client: clickhouse-connect, one per container, time-boxed.
+
+`CLICKHOUSE_URL` is a clickhouse-connect DSN: `https://user:pass@host:8443/db`
+for a server or cluster, or `chdb:///path?database=db` for the embedded engine
+used locally and in tests. Values always travel as server-side `{name:Type}`
+parameters. Failures become 503 (unreachable) or 504 (too slow).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from analytics_common import config
+from analytics_common.errors import StoreTimeout, StoreUnavailable
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_ERROR_CODES = frozenset({159, 160, 209, 210})  # TIMEOUT_EXCEEDED, TOO_SLOW, SOCKET_TIMEOUT, NETWORK_ERROR
+
+
+class ClickHouseClient:
+    """Runs parameterized SELECTs and returns plain rows."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def rows(self, sql: str, **parameters: Any) -> Sequence[Sequence[Any]]:
+        from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
+        try:
+            return self._client.query(sql, parameters=parameters).result_rows
+        except OperationalError as exc:
+            raise _store_error(exc) from exc
+        except DatabaseError as exc:
+            code = _error_code(str(exc))
+            if code in TIMEOUT_ERROR_CODES:
+                raise StoreTimeout("Analytics store query timed out.") from exc
+            raise
+
+    def row(self, sql: str, **parameters: Any) -> Sequence[Any]:
+        return self.rows(sql, **parameters)[0]
+
+
+def _store_error(exc: Exception) -> Exception:
+    text = str(exc).lower()
+    if "timed out" in text or "timeout" in text:
+        return StoreTimeout("Analytics store query timed out.")
+    return StoreUnavailable("Analytics store unavailable.")
+
+
+def _error_code(message: str) -> int | None:
+    # clickhouse-connect messages start with "Code: 159. DB::Exception: ..." (or carry it after a prefix).
+    marker = message.find("Code: ")
+    if marker < 0:
+        return None
+    digits = message[marker + 6 :].split(".", 1)[0]
+    return int(digits) if digits.isdigit() else None
+
+
+def client_options(dsn: str, timeout_seconds: float) -> Mapping[str, Any]:
+    settings = {"max_execution_time": int(timeout_seconds)}
+    if dsn.startswith("chdb:"):
+        return {"dsn": dsn, "settings": settings}
+    return {
+        "dsn": dsn,
+        "settings": settings,
+        # One shared client in a single-threaded container: no server sessions, no session locks.
+        "autogenerate_session_id": False,
+        "connect_timeout": min(3.0, timeout_seconds),
+        "send_receive_timeout": timeout_seconds + 1,
+        "query_retries": 1,
+    }
+
+
+@cache
+def clickhouse_client() -> ClickHouseClient:
+    """The container's ClickHouse client, created on first use."""
+    import clickhouse_connect
+    from clickhouse_connect.driver.exceptions import OperationalError
+
+    options = client_options(config.clickhouse_url(), config.store_timeout_seconds())
+    try:
+        return ClickHouseClient(clickhouse_connect.get_client(**options))
+    except OperationalError as exc:
+        log.warning("clickhouse connect failed: %s", type(exc).__name__)
+        raise _store_error(exc) from exc

@@ -1,0 +1,77 @@
+"""Settings from the environment (SPEC section 5) and secrets from Secrets Manager.
+
+A `*_SECRET_ARN` is read through Powertools parameters, which caches the value
+for `SECRET_MAX_AGE_SECONDS` per container. boto3 is imported only when a secret
+is actually needed, so a function configured by plain env vars never pays for it.
+"""
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from analytics_common.errors import ConfigurationError, StoreUnavailable
+
+SECRET_MAX_AGE_SECONDS = 300
+DEFAULT_STORE_TIMEOUT_SECONDS = 5.0
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def store_timeout_seconds() -> float:
+    """Budget of one store query; kept well below the function timeout."""
+    return float(env("STORE_TIMEOUT_SECONDS") or DEFAULT_STORE_TIMEOUT_SECONDS)
+
+
+def get_secret_value(arn: str) -> str:
+    """The secret string behind `arn`, cached per container; failures are not cached."""
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
+    except parameters.exceptions.GetParameterError as exc:
+        raise StoreUnavailable("Configuration store unavailable.") from exc
+    if not isinstance(value, str):  # binary secrets are not supported
+        raise ConfigurationError(f"secret {arn} holds no string")
+    return value
+
+
+def setting_or_secret(name: str, secret_arn_name: str) -> str:
+    """`name` from the environment, or else the secret named by `secret_arn_name`."""
+    value = env(name)
+    if value:
+        return value
+    arn = env(secret_arn_name)
+    if arn:
+        return get_secret_value(arn)
+    return ""
+
+
+def database_url() -> str:
+    url = env("DATABASE_URL")
+    if url:
+        return url
+    arn = env("DATABASE_SECRET_ARN")
+    if not arn:
+        raise ConfigurationError("DATABASE_URL or DATABASE_SECRET_ARN must be set")
+    return rds_secret_to_url(json.loads(get_secret_value(arn)))
+
+
+def rds_secret_to_url(secret: Mapping[str, Any]) -> str:
+    """A Secrets Manager secret in the RDS format as a `postgresql://` URL."""
+    user = quote(str(secret["username"]), safe="")
+    password = quote(str(secret.get("password", "")), safe="")
+    host = secret["host"]
+    port = secret.get("port", 5432)
+    dbname = quote(str(secret.get("dbname", "postgres")), safe="")
+    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}"
+
+
+def clickhouse_url() -> str:
+    dsn = setting_or_secret("CLICKHOUSE_URL", "CLICKHOUSE_SECRET_ARN")
+    if not dsn:
+        raise ConfigurationError("CLICKHOUSE_URL or CLICKHOUSE_SECRET_ARN must be set")
+    return dsn

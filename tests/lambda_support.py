@@ -1,0 +1,74 @@
+"""Invoke the functions in-process exactly as Lambda would: their handler, a sample event, a context."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS_DIR = ROOT / "events"
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools reads from the Lambda context object."""
+
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:test-function"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000
+
+
+def function_module(name: str) -> ModuleType:
+    """`functions/<name>/app.py`, imported by its package path (the project's one import rule)."""
+    return importlib.import_module(f"functions.{name}.app")
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS_DIR / f"{name}.json").read_text())
+
+
+def api_event(
+    name: str,
+    org_id: int | str | None,
+    *,
+    path: str | None = None,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The function's sample event for `org_id` (None: no authorizer context)."""
+    event = copy.deepcopy(sample_event(name))
+    if path is not None:
+        event["path"] = path
+        event["requestContext"]["path"] = f"/{event['requestContext']['stage']}{path}"
+    event["httpMethod"] = method
+    event["requestContext"]["httpMethod"] = method
+    event["requestContext"]["requestId"] = str(uuid.uuid4())
+    if org_id is None:
+        event["requestContext"].pop("authorizer", None)
+    else:
+        event["requestContext"]["authorizer"]["org_id"] = str(org_id) if isinstance(org_id, int) else org_id
+    if headers:
+        event["headers"].update(headers)
+        event["multiValueHeaders"].update({key: [value] for key, value in headers.items()})
+    return event
+
+
+def invoke(name: str, event: dict[str, Any]) -> dict[str, Any]:
+    return function_module(name).lambda_handler(event, FakeLambdaContext(function_name=name))
+
+
+def invoke_json(name: str, event: dict[str, Any]) -> tuple[int, Any]:
+    """Status and parsed JSON body of one invocation."""
+    response = invoke(name, event)
+    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
