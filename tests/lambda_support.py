@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import copy
 import importlib
+import io
 import json
+import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -72,3 +76,21 @@ def invoke_json(name: str, event: dict[str, Any]) -> tuple[int, Any]:
     """Status and parsed JSON body of one invocation."""
     response = invoke(name, event)
     return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+
+@contextmanager
+def captured_logs(name: str) -> Iterator[io.StringIO]:
+    """Everything function `name` logs while the block runs, as its JSON lines."""
+    logger = function_module(name).logger
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
+
+
+def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]

@@ -13,7 +13,7 @@ from analytics_common.clickhouse import ClickHouseClient, clickhouse_client
 from analytics_common.errors import StoreTimeout, StoreUnavailable
 from analytics_common.postgres import PostgresClient, parse_database_url, postgres_client
 from tests.conftest import Stores
-from tests.lambda_support import api_event, invoke, invoke_json
+from tests.lambda_support import api_event, captured_logs, invoke, invoke_json, json_lines
 
 
 def closed_port() -> int:
@@ -81,17 +81,17 @@ def test_clickhouse_rows_use_server_side_parameters(db: Stores) -> None:
 
 
 def test_an_unreachable_store_answers_503_json_without_secrets(
-    db: Stores, ids: Iterator[int], monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    db: Stores, ids: Iterator[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", f"postgresql://analytics:s3cr3t-pw@127.0.0.1:{closed_port()}/analytics")
     postgres_client.cache_clear()
-    response = invoke("overview", api_event("overview", next(ids)))
+    with captured_logs("overview") as logs:
+        response = invoke("overview", api_event("overview", next(ids)))
     assert response["statusCode"] == 503
     assert json.loads(response["body"]) == {"detail": "Database unavailable."}
-    logged = capfd.readouterr().out
-    access_line = json.loads(next(line for line in logged.splitlines() if '"message":"request"' in line))
+    access_line = next(line for line in json_lines(logs) if line["message"] == "request")
     assert access_line["status"] == 503 and access_line["correlation_id"]
-    assert "s3cr3t-pw" not in logged
+    assert "s3cr3t-pw" not in logs.getvalue()
 
     monkeypatch.setenv("DATABASE_URL", db.database_url)
     postgres_client.cache_clear()

@@ -6,6 +6,7 @@ and never holds a stack trace, SQL or a DSN.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -16,6 +17,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
+from analytics_common import timing
 from analytics_common.errors import ApiError, Forbidden
 
 JSON = content_types.APPLICATION_JSON
@@ -51,7 +53,10 @@ class AnalyticsResolver(APIGatewayRestResolver):
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
+        timing.reset()
         response = super().resolve(event, context)
+        if response.get("statusCode") == HTTPStatus.OK:
+            add_caching_headers(event, response)
         self.logger.info(
             "request",
             extra={
@@ -63,6 +68,38 @@ class AnalyticsResolver(APIGatewayRestResolver):
             },
         )
         return response
+
+
+def header_value(event: Mapping[str, Any], name: str) -> str | None:
+    """A request header, matched case-insensitively (API Gateway passes names as the client sent them)."""
+    wanted = name.lower()
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == wanted:
+            return str(value)
+    return None
+
+
+def add_caching_headers(event: Mapping[str, Any], response: dict[str, Any]) -> None:
+    """A strong ETag of the body, private caching for 60 s, and 304 for a matching `If-None-Match`."""
+    body = response.get("body") or ""
+    etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+    headers = response.setdefault("multiValueHeaders", {})
+    headers["ETag"] = [etag]
+    headers["Cache-Control"] = ["private, max-age=60"]
+    spent = timing.server_timing()
+    if spent:
+        headers["Server-Timing"] = [spent]
+    if etag_matches(header_value(event, "If-None-Match"), etag):
+        response["statusCode"] = int(HTTPStatus.NOT_MODIFIED)
+        response["body"] = ""
+        headers.pop("Content-Type", None)
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
 
 
 def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any]:

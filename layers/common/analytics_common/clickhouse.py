@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from analytics_common import config
+from analytics_common import config, timing
 from analytics_common.errors import StoreTimeout, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ class ClickHouseClient:
         from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
         try:
-            return self._client.query(sql, parameters=parameters).result_rows
+            with timing.measure("ch"):
+                return self._client.query(sql, parameters=parameters).result_rows
         except OperationalError as exc:
             raise _store_error(exc) from exc
         except DatabaseError as exc:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from analytics_common import config
+from analytics_common import config, timing
 from analytics_common.errors import StoreTimeout, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -121,9 +121,11 @@ class PostgresClient:
 
     def _run_once(self, sql: str, params: dict[str, Any]) -> list[list[Any]]:
         if self._connection is None:
-            self._connection = self._connect()
+            with timing.measure("pg"):
+                self._connection = self._connect()
         try:
-            return self._connection.run(sql, **params)
+            with timing.measure("pg"):
+                return self._connection.run(sql, **params)
         except DatabaseError as exc:
             code = _sqlstate(exc)
             if code == QUERY_CANCELED:

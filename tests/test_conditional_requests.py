@@ -1,0 +1,47 @@
+"""ETag, Cache-Control, 304 on If-None-Match, and Server-Timing on every 200."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from datetime import datetime
+
+from tests.conftest import Stores
+from tests.lambda_support import api_event, invoke
+
+
+def test_ok_responses_carry_a_strong_etag_and_a_304_answers_a_match(
+    db: Stores, ids: Iterator[int], now: datetime
+) -> None:
+    org_id = next(ids)
+    db.insert_pg("organizations", ["id", "name"], [[org_id, "Etag Org"]])
+
+    first = invoke("overview", api_event("overview", org_id))
+    headers = first["multiValueHeaders"]
+    assert first["statusCode"] == 200
+    assert headers["ETag"] == ['"' + hashlib.sha256(first["body"].encode()).hexdigest()[:32] + '"']
+    assert headers["Cache-Control"] == ["private, max-age=60"]
+    assert re.fullmatch(r"pg;dur=\d+\.\d, ch;dur=\d+\.\d", headers["Server-Timing"][0])
+
+    etag = headers["ETag"][0]
+    for if_none_match in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        again = invoke("overview", api_event("overview", org_id, headers={"if-none-match": if_none_match}))
+        assert again["statusCode"] == 304, if_none_match
+        assert again["body"] == ""
+        assert again["multiValueHeaders"]["ETag"] == [etag]
+
+    stale = invoke("overview", api_event("overview", org_id, headers={"If-None-Match": '"stale"'}))
+    assert stale["statusCode"] == 200 and stale["body"] == first["body"]
+
+    # New data, new body, new tag: the old tag no longer matches.
+    db.insert_pg("segments", ["id", "org_id", "name", "is_active", "member_count"], [[next(ids), org_id, "S", True, 0]])
+    changed = invoke("overview", api_event("overview", org_id, headers={"If-None-Match": etag}))
+    assert changed["statusCode"] == 200
+    assert changed["multiValueHeaders"]["ETag"] != [etag]
+
+
+def test_errors_carry_no_etag() -> None:
+    response = invoke("overview", api_event("overview", None, headers={"If-None-Match": "*"}))
+    assert response["statusCode"] == 403
+    assert "ETag" not in response["multiValueHeaders"]
