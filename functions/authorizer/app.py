@@ -29,7 +29,7 @@ logger = Logger()
 def authenticate(event: dict[str, Any], now: datetime) -> Principal:
     token = bearer_token(authorization_header(event))
     if looks_like_api_key(token):
-        return verify_api_key(token, postgres_client(), now)
+        return verify_api_key(token, postgres_client, now)
     return verify_jwt(token, jwt_settings(), now)
 
 

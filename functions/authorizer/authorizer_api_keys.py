@@ -8,6 +8,7 @@ A store failure is not a 401: it propagates (API Gateway answers 500).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from authorizer_identity import InvalidCredentials, Principal, organization_id
@@ -22,12 +23,15 @@ WHERE prefix = :prefix
 """
 
 
-def verify_api_key(key: str, postgres: PostgresClient, now: datetime) -> Principal:
-    """The principal a valid API key proves; InvalidCredentials if it is not valid."""
+def verify_api_key(key: str, postgres: Callable[[], PostgresClient], now: datetime) -> Principal:
+    """The principal a valid API key proves; InvalidCredentials if it is not valid.
+
+    `postgres` is the client factory: a malformed key never even configures a client.
+    """
     prefix = api_key_prefix(key)
     if prefix is None:
         raise InvalidCredentials("malformed api key")
-    rows = postgres.run(API_KEY_BY_PREFIX, prefix=prefix)
+    rows = postgres().run(API_KEY_BY_PREFIX, prefix=prefix)
     if not rows:
         raise InvalidCredentials(f"unknown api key prefix {prefix}")
     key_id, org_id, key_hash, expires_at, revoked_at = rows[0]
