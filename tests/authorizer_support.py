@@ -129,8 +129,16 @@ class SigningKey:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
-    def sign(self, claims: dict[str, Any], *, kid: str | None = "same", algorithm: str | None = None) -> str:
+    def sign(
+        self,
+        claims: dict[str, Any],
+        *,
+        kid: str | None = "same",
+        algorithm: str | None = None,
+        extra_headers: dict[str, Any] | None = None,
+    ) -> str:
         headers = {} if kid is None else {"kid": self.kid if kid == "same" else kid}
+        headers.update(extra_headers or {})
         return jwt.encode(claims, self.private_key, algorithm=algorithm or self.algorithm, headers=headers)
 
 

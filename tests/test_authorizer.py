@@ -258,6 +258,7 @@ CASES = [
         ALLOW,
         {"JWT_ISSUER": ISSUER, "JWT_AUDIENCE": AUDIENCE},
     ),
+    Case("hs256 with an aud claim and no audience configured", lambda m: m.hs(m.claims(aud="anyone")), ALLOW),
     Case(
         "hs256 among several configured algorithms",
         lambda m: m.hs(),
@@ -378,6 +379,16 @@ CASES = [
         lambda m: m.signed(m.keys.ec),
         UNAUTHORIZED,
         {"JWT_ALGORITHMS": "RS256", "JWT_JWKS_URL": JWKS},
+    ),
+    Case(
+        "rs256 from a foreign key announced by jku/jwk headers",
+        lambda m: m.signed(
+            m.keys.rsa_foreign,
+            kid="attacker-1",
+            extra_headers={"jku": "https://evil.test/jwks.json", "jwk": m.keys.rsa_foreign.public_jwk()},
+        ),
+        UNAUTHORIZED,
+        JWKS_ENV,
     ),
     Case(
         "rs256 expired",
