@@ -28,7 +28,7 @@ run: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common functions devstack tests
+	$(BIN)/mypy layers/common functions devstack tests tools
 
 test: lint
 	$(BIN)/python -m pytest

@@ -1,0 +1,60 @@
+"""The API Gateway Lambda REQUEST authorizer: `Authorization: Bearer <JWT or API key>` -> IAM policy.
+
+Invalid credentials raise `Exception("Unauthorized")`, which API Gateway turns
+into 401. Anything else that goes wrong (a misconfigured secret, an unreachable
+JWKS or database) propagates as a server fault (API Gateway answers 500): a
+failure on our side must never look like a bad token. Nothing here logs a
+token, a key or a secret; the log says only why a request was denied.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from authorizer_api_keys import verify_api_key
+from authorizer_identity import InvalidCredentials, Principal, authorization_header, bearer_token
+from authorizer_jwt import jwt_settings, verify_jwt
+from authorizer_key_format import looks_like_api_key
+from authorizer_policy import allow_response
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from analytics_common import clock, config
+from analytics_common.errors import ConfigurationError
+from analytics_common.postgres import postgres_client
+
+logger = Logger()
+
+
+def authenticate(event: dict[str, Any], now: datetime) -> Principal:
+    token = bearer_token(authorization_header(event))
+    if looks_like_api_key(token):
+        return verify_api_key(token, postgres_client, now)
+    return verify_jwt(token, jwt_settings(), now)
+
+
+def frontend_usage_key() -> str:
+    """The usage-plan key of JWT callers (the frontend), cached like every secret."""
+    key = config.setting_or_secret("FRONTEND_USAGE_KEY", "FRONTEND_USAGE_KEY_SECRET_ARN")
+    if not key:
+        raise ConfigurationError("FRONTEND_USAGE_KEY or FRONTEND_USAGE_KEY_SECRET_ARN must be set")
+    return key
+
+
+# log_event=False: the event holds the token, whatever POWERTOOLS_LOGGER_LOG_EVENT says.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        principal = authenticate(event, clock.utc_now())
+        response = allow_response(event.get("methodArn", ""), principal, principal.usage_key or frontend_usage_key())
+    except InvalidCredentials as denied:
+        logger.info("denied", extra={"reason": denied.reason})
+        raise Exception("Unauthorized") from None  # the exact message API Gateway maps to 401
+    except Exception:
+        logger.exception("authorizer fault")
+        raise
+    logger.info(
+        "allowed",
+        extra={"org_id": principal.org_id, "principal_id": principal.principal_id, "auth_type": principal.auth_type},
+    )
+    return response

@@ -1,0 +1,49 @@
+"""API key verification (SPEC section 2): format first, then the `api_keys` row of its prefix.
+
+A malformed key is rejected before any query. The stored `key_hash` is compared
+with the key's SHA-256 in constant time; a revoked key, or one whose
+`expires_at` is at or before `now`, is invalid. Only the prefix is ever logged.
+A store failure is not a 401: it propagates (API Gateway answers 500).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from authorizer_identity import InvalidCredentials, Principal, organization_id
+from authorizer_key_format import api_key_prefix, hash_matches
+
+from analytics_common.postgres import PostgresClient
+
+API_KEY_BY_PREFIX = """
+SELECT id, org_id, key_hash, expires_at, revoked_at
+FROM api_keys
+WHERE prefix = :prefix
+"""
+
+
+def verify_api_key(key: str, postgres: Callable[[], PostgresClient], now: datetime) -> Principal:
+    """The principal a valid API key proves; InvalidCredentials if it is not valid.
+
+    `postgres` is the client factory: a malformed key never even configures a client.
+    """
+    prefix = api_key_prefix(key)
+    if prefix is None:
+        raise InvalidCredentials("malformed api key")
+    rows = postgres().run(API_KEY_BY_PREFIX, prefix=prefix)
+    if not rows:
+        raise InvalidCredentials(f"unknown api key prefix {prefix}")
+    key_id, org_id, key_hash, expires_at, revoked_at = rows[0]
+    if not hash_matches(key, key_hash):
+        raise InvalidCredentials(f"api key {prefix} does not match")
+    if revoked_at is not None:
+        raise InvalidCredentials(f"api key {prefix} is revoked")
+    if expires_at is not None and expires_at <= now:
+        raise InvalidCredentials(f"api key {prefix} has expired")
+    return Principal(
+        org_id=organization_id(org_id),
+        principal_id=f"api_key:{key_id}",
+        auth_type="api_key",
+        usage_key=key,
+    )

@@ -1,0 +1,377 @@
+"""Provision API keys for API-key customers: `python -m tools.apikeys create | revoke | list`.
+
+An operator's tool (boto3, run from a checkout; not deployed):
+
+    create --org ID --tier TIER --name NAME [--expires DATE] [--stack NAME | --usage-plan-id ID] [--id N]
+        A new key `pa_<prefix>_<secret>`: its `api_keys` row (prefix and SHA-256 only),
+        the same value as an API Gateway API key named `pa_<prefix>`, added to the tier's
+        usage plan. The key is printed once, alone on stdout; it cannot be shown again.
+    revoke PREFIX
+        Sets `revoked_at`, disables the API Gateway key, and flushes the authorizer
+        cache of every API stage of the key's usage plans. Safe to re-run.
+    list --org ID
+        Prefixes, names, status and dates; never a secret or a hash.
+
+The tier's usage plan is `--usage-plan-id`, or else the usage plan named
+`<stack>-<tier>`, with the stack from `--stack` or `ANALYTICS_STACK_NAME`.
+Postgres is `DATABASE_URL` (or `DATABASE_SECRET_ARN`), with a role that may write
+`api_keys`; AWS credentials and region come from the usual boto3 chain.
+
+`create` never leaves half a key behind: the row is inserted in a transaction that
+commits only after API Gateway has the key in its usage plan; if API Gateway fails,
+the transaction is rolled back and an API Gateway key already created is deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import ssl
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, time
+from typing import Any, TextIO
+
+import pg8000.native
+
+from analytics_common import clock, config
+from analytics_common.postgres import parse_database_url
+from functions.authorizer.authorizer_key_format import API_KEY_MARKER, api_key_hash, api_key_prefix, generate_api_key
+
+TIER_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+PREFIX_PATTERN = re.compile(r"(?:pa_)?([a-z0-9]{8})")
+MAX_NAME_LENGTH = 200
+
+ORGANIZATION_EXISTS = "SELECT 1 FROM organizations WHERE id = :org_id"
+LOCK_API_KEYS = "LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE"
+NEXT_API_KEY_ID = "SELECT COALESCE(MAX(id), 0) + 1 FROM api_keys"
+INSERT_API_KEY = """
+INSERT INTO api_keys (id, org_id, name, prefix, key_hash, created_at, expires_at)
+VALUES (:id, :org_id, :name, :prefix, :key_hash, :created_at, :expires_at)
+"""
+API_KEY_BY_PREFIX = "SELECT id, org_id, revoked_at FROM api_keys WHERE prefix = :prefix"
+REVOKE_API_KEY = "UPDATE api_keys SET revoked_at = :now WHERE prefix = :prefix AND revoked_at IS NULL"
+API_KEYS_OF_ORGANIZATION = """
+SELECT prefix, name, created_at, expires_at, revoked_at
+FROM api_keys
+WHERE org_id = :org_id
+ORDER BY created_at, id
+"""
+
+
+class ProvisioningError(Exception):
+    """A request the tool cannot carry out; the message is for the operator."""
+
+
+def connect_writer() -> pg8000.native.Connection:
+    """A read-write connection to the `DATABASE_URL` database (TLS for non-local hosts, like the API)."""
+    params = parse_database_url(config.database_url())
+    return pg8000.native.Connection(
+        user=params.user,
+        password=params.password,
+        database=params.database,
+        host=params.host,
+        port=params.port,
+        unix_sock=params.unix_sock,
+        ssl_context=ssl.create_default_context() if params.tls else None,
+        timeout=30,
+        application_name="platform-analytics-apikeys",
+        startup_params={"TimeZone": "UTC"},
+    )
+
+
+def api_gateway_client() -> Any:
+    import boto3
+
+    return boto3.client("apigateway")
+
+
+# ---- create ----
+
+
+def parse_expiry(value: str) -> datetime:
+    """An ISO 8601 date (the key expires at 00:00 UTC that day) or date-time (UTC unless an offset is given)."""
+    try:
+        if len(value) == 10:  # YYYY-MM-DD
+            return datetime.combine(datetime.fromisoformat(value).date(), time(0), tzinfo=UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or date-time: {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def usage_plan_id(apigateway: Any, tier: str, stack: str | None, explicit_id: str | None) -> str:
+    """The tier's usage plan: `explicit_id` (checked to exist), else the one plan named `<stack>-<tier>`."""
+    if explicit_id:
+        try:
+            apigateway.get_usage_plan(usagePlanId=explicit_id)
+        except apigateway.exceptions.NotFoundException:
+            raise ProvisioningError(f"no usage plan with id {explicit_id}") from None
+        return explicit_id
+    if not stack:
+        raise ProvisioningError("give --usage-plan-id, or --stack (or ANALYTICS_STACK_NAME) to find `<stack>-<tier>`")
+    name = f"{stack}-{tier}"
+    plans = [plan for plan in _usage_plans(apigateway) if plan.get("name") == name]
+    if len(plans) != 1:
+        raise ProvisioningError(f"expected one usage plan named {name!r}, found {len(plans)}")
+    return str(plans[0]["id"])
+
+
+def _usage_plans(apigateway: Any, **filters: Any) -> Iterator[dict[str, Any]]:
+    position = None
+    while True:
+        page = apigateway.get_usage_plans(**filters, **({"position": position} if position else {}))
+        yield from page.get("items", [])
+        position = page.get("position")
+        if not position:
+            return
+
+
+def create_key(
+    db: pg8000.native.Connection,
+    apigateway: Any,
+    *,
+    org_id: int,
+    tier: str,
+    name: str,
+    plan_id: str,
+    expires_at: datetime | None,
+    key_id: int | None,
+    now: datetime,
+) -> tuple[str, int]:
+    """A new key for `org_id` in the tier's usage plan: (the key, its api_keys.id). All or nothing."""
+    if not db.run(ORGANIZATION_EXISTS, org_id=org_id):
+        raise ProvisioningError(f"organization {org_id} does not exist")
+    key = generate_api_key()
+    prefix = api_key_prefix(key)
+    assert prefix is not None
+    db.run("BEGIN")
+    try:
+        if key_id is None:
+            db.run(LOCK_API_KEYS)  # concurrent creates must not pick the same next id
+            key_id = int(db.run(NEXT_API_KEY_ID)[0][0])
+        db.run(
+            INSERT_API_KEY,
+            id=key_id,
+            org_id=org_id,
+            name=name,
+            prefix=prefix,
+            key_hash=api_key_hash(key),
+            created_at=now,
+            expires_at=expires_at,
+        )
+        gateway_key_id = apigateway.create_api_key(
+            name=f"{API_KEY_MARKER}{prefix}",
+            description=f"org {org_id}, tier {tier}: {name}"[:1000],
+            enabled=True,
+            value=key,
+            customerId=str(org_id),
+        )["id"]
+        try:
+            apigateway.create_usage_plan_key(usagePlanId=plan_id, keyId=gateway_key_id, keyType="API_KEY")
+            db.run("COMMIT")
+        except BaseException:
+            _delete_gateway_key(apigateway, gateway_key_id)
+            raise
+    except BaseException:
+        with contextlib.suppress(Exception):  # the connection may be the thing that failed
+            db.run("ROLLBACK")
+        raise
+    return key, key_id
+
+
+def _delete_gateway_key(apigateway: Any, gateway_key_id: str) -> None:
+    try:
+        apigateway.delete_api_key(apiKey=gateway_key_id)
+    except Exception as exc:  # noqa: BLE001 - the original failure is what gets raised
+        print(
+            f"warning: could not delete API Gateway key {gateway_key_id} ({type(exc).__name__}); delete it by hand",
+            file=sys.stderr,
+        )
+
+
+# ---- revoke ----
+
+
+def revoke_key(db: pg8000.native.Connection, apigateway: Any, prefix: str, now: datetime) -> list[tuple[str, str]]:
+    """Revoke the key of `prefix` everywhere; the (API id, stage) pairs whose authorizer cache was flushed."""
+    rows = db.run(API_KEY_BY_PREFIX, prefix=prefix)
+    if not rows:
+        raise ProvisioningError(f"no API key with prefix {prefix}")
+    db.run(REVOKE_API_KEY, now=now, prefix=prefix)  # first: the authorizer reads this
+
+    flushed: list[tuple[str, str]] = []
+    gateway_keys = _gateway_keys(apigateway, f"{API_KEY_MARKER}{prefix}")
+    if not gateway_keys:
+        print(f"warning: no API Gateway key named {API_KEY_MARKER}{prefix}", file=sys.stderr)
+    stages: set[tuple[str, str]] = set()
+    for gateway_key in gateway_keys:
+        apigateway.update_api_key(
+            apiKey=gateway_key["id"], patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]
+        )
+        for plan in _usage_plans(apigateway, keyId=gateway_key["id"]):
+            stages.update((stage["apiId"], stage["stage"]) for stage in plan.get("apiStages", []))
+    for api_id, stage in sorted(stages):
+        apigateway.flush_stage_authorizers_cache(restApiId=api_id, stageName=stage)
+        flushed.append((api_id, stage))
+    return flushed
+
+
+def _gateway_keys(apigateway: Any, name: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    position = None
+    while True:
+        page = apigateway.get_api_keys(
+            nameQuery=name, includeValues=False, **({"position": position} if position else {})
+        )
+        found.extend(item for item in page.get("items", []) if item.get("name") == name)
+        position = page.get("position")
+        if not position:
+            return found
+
+
+# ---- list ----
+
+
+def key_status(expires_at: datetime | None, revoked_at: datetime | None, now: datetime) -> str:
+    if revoked_at is not None:
+        return "revoked"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def list_keys(db: pg8000.native.Connection, org_id: int, now: datetime, out: TextIO) -> int:
+    rows = db.run(API_KEYS_OF_ORGANIZATION, org_id=org_id)
+    table = [("PREFIX", "STATUS", "CREATED", "EXPIRES", "NAME")]
+    for prefix, name, created_at, expires_at, revoked_at in rows:
+        table.append(
+            (
+                f"{API_KEY_MARKER}{prefix}",
+                key_status(expires_at, revoked_at, now),
+                clock.iso_utc(created_at) or "",
+                clock.iso_utc(expires_at) or "-",
+                name,
+            )
+        )
+    widths = [max(len(row[column]) for row in table) for column in range(4)]
+    for row in table:
+        print(
+            "  ".join(value.ljust(width) for value, width in zip(row[:4], widths, strict=True)) + "  " + row[4],
+            file=out,
+        )
+    return len(rows)
+
+
+# ---- command line ----
+
+
+def _tier(value: str) -> str:
+    if not TIER_PATTERN.fullmatch(value):
+        raise argparse.ArgumentTypeError("a tier is lowercase letters, digits and hyphens")
+    return value
+
+
+def _name(value: str) -> str:
+    if not value.strip() or len(value) > MAX_NAME_LENGTH:
+        raise argparse.ArgumentTypeError(f"a name is 1 to {MAX_NAME_LENGTH} characters")
+    return value.strip()
+
+
+def _prefix(value: str) -> str:
+    match = PREFIX_PATTERN.fullmatch(value)
+    if not match:
+        raise argparse.ArgumentTypeError("a prefix is 8 lowercase letters or digits, with or without `pa_`")
+    return match.group(1)
+
+
+def _positive(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or int(value) <= 0:
+        raise argparse.ArgumentTypeError("expected a positive integer")
+    return int(value)
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.apikeys", description="Provision API keys of the Platform Analytics API."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    create = commands.add_parser("create", help="create a key, print it once")
+    create.add_argument("--org", type=_positive, required=True, help="organizations.id of the customer")
+    create.add_argument("--tier", type=_tier, required=True, help="plan tier: selects the usage plan <stack>-<tier>")
+    create.add_argument("--name", type=_name, required=True, help="what the key is for (shown by list)")
+    create.add_argument("--expires", type=parse_expiry, help="ISO date (expires 00:00 UTC that day) or date-time")
+    create.add_argument("--stack", default=config.env("ANALYTICS_STACK_NAME") or None, help="stack name of the API")
+    create.add_argument("--usage-plan-id", help="the usage plan to add the key to (instead of <stack>-<tier>)")
+    create.add_argument("--id", type=_positive, help="api_keys.id to use (default: the next free id)")
+
+    revoke = commands.add_parser("revoke", help="revoke a key by its prefix")
+    revoke.add_argument("prefix", type=_prefix, help="the key's prefix, e.g. pa_k3x9q2mz")
+
+    listing = commands.add_parser("list", help="list an organization's keys (never their secrets)")
+    listing.add_argument("--org", type=_positive, required=True)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    apigateway: Any | None = None,
+    connect: Callable[[], pg8000.native.Connection] = connect_writer,
+) -> int:
+    args = argument_parser().parse_args(argv)
+    now = clock.utc_now()
+    try:
+        db = connect()
+    except Exception as exc:  # noqa: BLE001 - reported to the operator without the URL
+        print(f"error: cannot connect to the database ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    try:
+        if args.command == "list":
+            count = list_keys(db, args.org, now, sys.stdout)
+            print(f"{count} key(s)", file=sys.stderr)
+            return 0
+        gateway = apigateway if apigateway is not None else api_gateway_client()
+        if args.command == "create":
+            if args.expires is not None and args.expires <= now:
+                raise ProvisioningError("--expires must be in the future")
+            plan_id = usage_plan_id(gateway, args.tier, args.stack, args.usage_plan_id)
+            key, key_id = create_key(
+                db,
+                gateway,
+                org_id=args.org,
+                tier=args.tier,
+                name=args.name,
+                plan_id=plan_id,
+                expires_at=args.expires,
+                key_id=args.id,
+                now=now,
+            )
+            print(
+                f"created {key[:11]} (api_keys.id {key_id}) for organization {args.org} in usage plan {plan_id}; "
+                "the key follows on stdout and is shown only this once",
+                file=sys.stderr,
+            )
+            print(key)
+            return 0
+        flushed = revoke_key(db, gateway, args.prefix, now)
+        stages = ", ".join(f"{api_id}/{stage}" for api_id, stage in flushed) or "none"
+        print(f"revoked pa_{args.prefix}; authorizer cache flushed for: {stages}", file=sys.stderr)
+        return 0
+    except ProvisioningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - boto3 / database errors, reported without a traceback
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if args.command == "revoke":
+            print("the database row may already be revoked; re-run revoke to finish", file=sys.stderr)
+        return 1
+    finally:
+        with contextlib.suppress(Exception):
+            db.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
