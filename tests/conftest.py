@@ -94,3 +94,25 @@ def now(frozen_now: datetime, monkeypatch: pytest.MonkeyPatch) -> datetime:
     """The instant every handler in the test sees as "now"."""
     monkeypatch.setattr(clock, "utc_now", lambda: frozen_now)
     return frozen_now
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many statements the functions send to each store (the statements still run on the real engines)."""
+    from analytics_common.clickhouse import ClickHouseClient
+    from analytics_common.postgres import PostgresClient
+
+    counts = {"postgres": 0, "clickhouse": 0}
+    pg_run, ch_rows = PostgresClient.run, ClickHouseClient.rows
+
+    def counted_run(self: PostgresClient, sql: str, **params: Any) -> list[list[Any]]:
+        counts["postgres"] += 1
+        return pg_run(self, sql, **params)
+
+    def counted_rows(self: ClickHouseClient, sql: str, **params: Any) -> Any:
+        counts["clickhouse"] += 1
+        return ch_rows(self, sql, **params)
+
+    monkeypatch.setattr(PostgresClient, "run", counted_run)
+    monkeypatch.setattr(ClickHouseClient, "rows", counted_rows)
+    return counts

@@ -8,21 +8,12 @@ from typing import Any
 from analytics_common.clickhouse import ClickHouseClient
 from analytics_common.clock import window_start
 from analytics_common.postgres import PostgresClient
+from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL
 
 # The current subscription (SPEC /usage/) picks the credit period and limit; without one,
 # the calendar month of today and a limit of 0. Active segment ids feed the ClickHouse side.
-OVERVIEW_SQL = """
-WITH current_subscription AS (
-    SELECT s.current_period_start AS first_day, s.current_period_end AS last_day, p.ai_credits_limit
-    FROM subscriptions s
-    JOIN plans p ON p.id = s.plan_id
-    WHERE s.org_id = :org_id
-      AND s.status IN ('active', 'trialing', 'past_due')
-      AND s.current_period_start <= CAST(:today AS date)
-      AND CAST(:today AS date) <= s.current_period_end
-    ORDER BY s.id DESC
-    LIMIT 1
-), credit_period AS (
+OVERVIEW_SQL = f"""
+WITH current_subscription AS ({CURRENT_SUBSCRIPTION_SQL}), credit_period AS (
     SELECT
         COALESCE((SELECT first_day FROM current_subscription),
                  CAST(date_trunc('month', CAST(:today AS date)) AS date)) AS first_day,
@@ -38,7 +29,7 @@ SELECT
         AND c.created_at >= cp.first_day::timestamp AT TIME ZONE 'UTC'
         AND c.created_at < (cp.last_day + 1)::timestamp AT TIME ZONE 'UTC') AS ai_credits_used,
     COALESCE((SELECT ai_credits_limit FROM current_subscription), 0) AS ai_credits_limit
-"""
+"""  # noqa: S608 - composed of module constants only; values travel as parameters
 
 # Current members come from FINAL (newest version wins, deleted rows drop out); the event
 # count is a range on the sort key (org_id, timestamp), so it reads only the window's granules.

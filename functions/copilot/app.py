@@ -1,0 +1,24 @@
+"""GET /api/analytics/copilot/: AI copilot requests, all time and per day of the last 30 days."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from copilot_queries import fetch_copilot
+
+from analytics_common import clock
+from analytics_common.api import caller_org_id, create_app
+from analytics_common.postgres import postgres_client
+
+logger = Logger()
+app = create_app(logger)
+
+
+@app.get("/api/analytics/copilot")
+def copilot() -> dict:
+    org_id = caller_org_id(app)  # first: a caller without an organization runs no query
+    return fetch_copilot(postgres_client(), org_id, clock.utc_now())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

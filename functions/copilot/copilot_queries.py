@@ -1,0 +1,41 @@
+"""Queries behind GET /api/analytics/copilot/."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from analytics_common.clock import window_start
+from analytics_common.postgres import PostgresClient
+
+# One round trip: the all-time total LEFT JOINed to the window's days, so an organization with
+# no request in the window still gets its total (one row with a null day). Both parts are
+# index-only scans of (org_id, created_at) INCLUDE (status, credits).
+COPILOT_SQL = """
+WITH daily AS (
+    SELECT CAST(created_at AT TIME ZONE 'UTC' AS date) AS day,
+           count(*) FILTER (WHERE status = 'success') AS success,
+           count(*) FILTER (WHERE status = 'error') AS error
+    FROM copilot_requests
+    WHERE org_id = :org_id
+      AND created_at >= :window_start
+      AND created_at <= :now
+    GROUP BY 1
+)
+SELECT total.requests, daily.day, daily.success, daily.error
+FROM (SELECT count(*) AS requests FROM copilot_requests WHERE org_id = :org_id) total
+LEFT JOIN daily ON true
+ORDER BY daily.day
+"""
+
+
+def fetch_copilot(pg: PostgresClient, org_id: int, now: datetime) -> dict[str, Any]:
+    rows = pg.run(COPILOT_SQL, org_id=org_id, window_start=window_start(now), now=now)
+    return {
+        "total": rows[0][0],
+        "daily": [
+            {"day": day.isoformat(), "success": success, "error": error}
+            for _, day, success, error in rows
+            if day is not None
+        ],
+    }

@@ -1,0 +1,71 @@
+"""Queries behind GET /api/analytics/usage/."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from analytics_common.clickhouse import ClickHouseClient
+from analytics_common.errors import NotFound
+from analytics_common.postgres import PostgresClient
+from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL, period_bounds
+
+# One Postgres round trip: the current subscription with its plan, the active segments now, and the
+# credits spent in the period. No row: the organization has no current subscription.
+USAGE_SQL = f"""
+WITH current_subscription AS ({CURRENT_SUBSCRIPTION_SQL})
+SELECT cs.plan_name,
+       cs.plan_tier,
+       cs.first_day,
+       cs.last_day,
+       cs.events_limit,
+       cs.users_limit,
+       cs.segments_limit,
+       cs.ai_credits_limit,
+       (SELECT count(*) FROM segments WHERE org_id = :org_id AND is_active) AS active_segments,
+       (SELECT COALESCE(SUM(c.credits), 0)
+          FROM copilot_requests c
+         WHERE c.org_id = :org_id
+           AND c.created_at >= cs.first_day::timestamp AT TIME ZONE 'UTC'
+           AND c.created_at < (cs.last_day + 1)::timestamp AT TIME ZONE 'UTC') AS credits_used
+FROM current_subscription cs
+"""  # noqa: S608 - composed of module constants only; values travel as parameters
+
+# A plain range on the sort key (org_id, timestamp): only the period's granules are read.
+EVENTS_SQL = """
+SELECT count() AS events, uniqExact(profile_id) AS users
+FROM events
+WHERE org_id = {org_id:UInt64}
+  AND timestamp >= {period_start:DateTime64(3, 'UTC')}
+  AND timestamp < {period_end:DateTime64(3, 'UTC')}
+"""
+
+
+def fetch_usage(pg: PostgresClient, ch: ClickHouseClient, org_id: int, now: datetime) -> dict[str, Any]:
+    rows = pg.run(USAGE_SQL, org_id=org_id, today=now.date())
+    if not rows:
+        raise NotFound("No subscription found.")
+    (
+        plan_name,
+        plan_tier,
+        first_day,
+        last_day,
+        events_limit,
+        users_limit,
+        segments_limit,
+        ai_credits_limit,
+        active_segments,
+        credits_used,
+    ) = rows[0]
+    period_start, period_end = period_bounds(first_day, last_day)
+    events_used, users_used = ch.row(EVENTS_SQL, org_id=org_id, period_start=period_start, period_end=period_end)
+    return {
+        "plan_name": plan_name,
+        "plan_tier": plan_tier,
+        "period_start": first_day.isoformat(),
+        "period_end": last_day.isoformat(),
+        "events": {"used": int(events_used), "limit": events_limit},
+        "users": {"used": int(users_used), "limit": users_limit},
+        "segments": {"used": active_segments, "limit": segments_limit},
+        "ai_credits": {"used": int(credits_used), "limit": ai_credits_limit},
+    }

@@ -1,0 +1,42 @@
+"""The current subscription of an organization (SPEC /usage/), written once for every endpoint that needs it.
+
+`CURRENT_SUBSCRIPTION_SQL` is a Postgres SELECT meant to be a CTE body
+(`WITH current_subscription AS (...)`). Parameters: `:org_id`, and `:today` (a
+date, from the request's one "now"). It yields at most one row: the subscription
+with status `active`, `trialing` or `past_due` whose period holds today, the
+highest `id` if several, joined to its plan. Its period runs from 00:00 UTC of
+`first_day` to 00:00 UTC of the day after `last_day`: in SQL
+`first_day::timestamp AT TIME ZONE 'UTC'` and `(last_day + 1)::timestamp AT TIME ZONE 'UTC'`,
+in Python `period_bounds`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from analytics_common.clock import day_start
+
+CURRENT_SUBSCRIPTION_SQL = """
+    SELECT s.id,
+           s.current_period_start AS first_day,
+           s.current_period_end AS last_day,
+           p.name AS plan_name,
+           p.tier AS plan_tier,
+           p.events_limit,
+           p.users_limit,
+           p.segments_limit,
+           p.ai_credits_limit
+    FROM subscriptions s
+    JOIN plans p ON p.id = s.plan_id
+    WHERE s.org_id = :org_id
+      AND s.status IN ('active', 'trialing', 'past_due')
+      AND s.current_period_start <= CAST(:today AS date)
+      AND CAST(:today AS date) <= s.current_period_end
+    ORDER BY s.id DESC
+    LIMIT 1
+"""
+
+
+def period_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
+    """[00:00 UTC of `first_day`, 00:00 UTC of the day after `last_day`): a half-open range."""
+    return day_start(first_day), day_start(last_day + timedelta(days=1))

@@ -1,0 +1,118 @@
+"""GET /api/analytics/copilot/ on real Postgres, against a plain-Python reading of the contract."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.conftest import Stores
+from tests.lambda_support import api_event, invoke_json
+
+MS = timedelta(milliseconds=1)
+
+
+def expected_copilot(requests: list[tuple[str, datetime]], now: datetime) -> dict[str, Any]:
+    today = now.date()
+    first = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=29)
+    per_day: dict[str, Counter[str]] = {}
+    for status, created_at in requests:
+        if first <= created_at <= now:
+            per_day.setdefault(created_at.date().isoformat(), Counter())[status] += 1
+    return {
+        "total": len(requests),
+        "daily": [
+            {"day": day, "success": counts["success"], "error": counts["error"]}
+            for day, counts in sorted(per_day.items())
+        ],
+    }
+
+
+def seed(db: Stores, ids: Iterator[int], now: datetime) -> dict[int, list[tuple[str, datetime]]]:
+    today = now.date()
+    first = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=29)
+    a, b = next(ids), next(ids)
+    requests = {
+        a: [
+            ("success", first),  # exactly at the window start: counted
+            ("error", first - MS),  # 1 ms before: total only
+            ("success", first + timedelta(days=2, hours=23, minutes=59, seconds=59, milliseconds=999)),
+            ("error", first + timedelta(days=3)),  # the next day, errors only
+            ("error", first + timedelta(days=3, hours=5)),
+            ("success", now - timedelta(days=3)),
+            ("success", now - timedelta(days=3, minutes=1)),
+            ("error", now - timedelta(days=3, minutes=2)),
+            ("success", now),  # up to now, included
+            ("success", now + MS),  # after now: total only
+            ("error", now - timedelta(days=400)),
+        ],
+        # B uses some of the same days, with other counts.
+        b: [("error", first), ("error", now - timedelta(days=3)), ("success", now - timedelta(days=90))],
+    }
+    db.insert_pg("organizations", ["id", "name"], [[a, "Acme"], [b, "Globex"]])
+    db.insert_pg(
+        "copilot_requests",
+        ["id", "org_id", "status", "credits", "created_at"],
+        [[next(ids), org, status, 1, ts] for org, rows in requests.items() for status, ts in rows],
+    )
+    return requests
+
+
+def test_copilot_matches_the_contract_for_each_organization(db: Stores, ids: Iterator[int], now: datetime) -> None:
+    requests = seed(db, ids, now)
+
+    for org_id, rows in requests.items():
+        status, body = invoke_json("copilot", api_event("copilot", org_id))
+        assert status == 200
+        assert body == expected_copilot(rows, now)
+
+    # The edges the dataset was built for, stated literally.
+    a = next(iter(requests))
+    first = expected_copilot(requests[a], now)["daily"][0]["day"]
+    _, body = invoke_json("copilot", api_event("copilot", a))
+    assert body["total"] == 11
+    assert body["daily"][0] == {"day": first, "success": 1, "error": 0}
+    assert {"success": 0, "error": 2} in [{k: v for k, v in d.items() if k != "day"} for d in body["daily"]]
+    assert sum(d["success"] + d["error"] for d in body["daily"]) == 8
+    assert len(body["daily"]) < 30  # days without requests are omitted
+
+
+def test_copilot_takes_one_postgres_round_trip(
+    db: Stores, ids: Iterator[int], now: datetime, round_trips: dict[str, int]
+) -> None:
+    requests = seed(db, ids, now)
+    status, _ = invoke_json("copilot", api_event("copilot", next(iter(requests))))
+    assert (status, round_trips) == (200, {"postgres": 1, "clickhouse": 0})
+
+
+def test_organization_without_requests(db: Stores, ids: Iterator[int], now: datetime) -> None:
+    assert invoke_json("copilot", api_event("copilot", next(ids))) == (200, {"total": 0, "daily": []})
+
+
+def test_requests_only_outside_the_window_still_count_in_total(db: Stores, ids: Iterator[int], now: datetime) -> None:
+    org_id = next(ids)
+    db.insert_pg("organizations", ["id", "name"], [[org_id, "Initech"]])
+    db.insert_pg(
+        "copilot_requests",
+        ["id", "org_id", "status", "credits", "created_at"],
+        [[next(ids), org_id, "success", 3, now - timedelta(days=31)], [next(ids), org_id, "error", 0, now + MS]],
+    )
+    assert invoke_json("copilot", api_event("copilot", org_id)) == (200, {"total": 2, "daily": []})
+
+
+def test_copilot_path_without_trailing_slash(db: Stores, ids: Iterator[int], now: datetime) -> None:
+    requests = seed(db, ids, now)
+    org_id = next(iter(requests))
+    status, body = invoke_json("copilot", api_event("copilot", org_id, path="/api/analytics/copilot"))
+    assert (status, body) == (200, expected_copilot(requests[org_id], now))
+
+
+def test_copilot_without_org_id_is_forbidden_and_runs_no_query() -> None:
+    # No `db` fixture: no store is configured, so any query would fail with a 500.
+    assert invoke_json("copilot", api_event("copilot", None)) == (403, {"detail": "Forbidden."})
+
+
+def test_copilot_other_methods_are_not_allowed() -> None:
+    status, body = invoke_json("copilot", api_event("copilot", 1, method="DELETE"))
+    assert (status, body) == (405, {"detail": "Method not allowed."})
