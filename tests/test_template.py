@@ -61,9 +61,16 @@ def _transformed() -> dict[str, Any]:
             resource["Properties"]["CodeUri"] = "s3://bucket/function.zip"
         elif resource["Type"] == "AWS::Serverless::LayerVersion":
             resource["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
-    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
     translator = Translator(managed_policy_map=load_resource(Serverless, "ManagedPolicies.json"), sam_parser=Parser())
-    return translator.translate(sam_template=template, parameter_values={})
+    region = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = "eu-west-1"  # the translator builds ARNs for some region
+    try:
+        return translator.translate(sam_template=template, parameter_values={})
+    finally:
+        if region is None:
+            del os.environ["AWS_DEFAULT_REGION"]
+        else:
+            os.environ["AWS_DEFAULT_REGION"] = region
 
 
 def transformed() -> dict[str, Any]:
