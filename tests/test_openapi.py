@@ -1,0 +1,123 @@
+"""openapi.yaml: a valid OpenAPI 3.1 document, in step with template.yaml, and true of the real answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from openapi_spec_validator import validate
+
+from tests.conftest import Stores
+from tests.lambda_support import api_event, invoke_json
+from tests.sample_tenant import ENDPOINTS, SampleTenant, build
+from tests.test_template import load_template
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+
+
+def response_schema(path: str, status: str) -> dict[str, Any]:
+    """The JSON schema of one response, able to resolve the document's `#/components/...` references."""
+    response = SPEC["paths"][path]["get"]["responses"][status]
+    if "$ref" in response:
+        response = SPEC["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+    return {**response["content"]["application/json"]["schema"], "components": SPEC["components"]}
+
+
+def check(instance: Any, schema: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(instance)
+
+
+def require_function(name: str) -> None:
+    if not (ROOT / "functions" / name / "app.py").is_file():
+        pytest.skip(f"functions/{name}/app.py is not on this branch yet (it comes with its own branch)")
+
+
+def test_openapi_document_is_valid() -> None:
+    validate(SPEC)  # raises on any violation of the OpenAPI 3.1 schema
+    assert SPEC["openapi"].startswith("3.1")
+
+
+def test_openapi_describes_exactly_the_endpoints_of_the_template() -> None:
+    template_paths = {
+        event["Properties"]["Path"]
+        for resource in load_template()["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "Api"
+    }
+    assert {f"{path}/" for path in template_paths} == set(SPEC["paths"]) == {f"/api/analytics/{n}/" for n in ENDPOINTS}
+    for path, operations in SPEC["paths"].items():
+        assert set(operations) == {"get"}, path
+        assert {"200", "401", "403", "404", "405", "429", "503", "504"} <= set(operations["get"]["responses"]), path
+    assert SPEC["security"] == [{"bearerAuth": []}]
+    scheme = SPEC["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+
+
+def test_schemas_reject_what_the_contract_forbids() -> None:
+    """The schemas are strict: a missing key, an extra key, a wrong type or timestamp format all fail."""
+    overview = {"segment_count": 1, "total_members": 2, "events_30d": 3, "ai_credits_used": 4, "ai_credits_limit": -1}
+    schema = response_schema("/api/analytics/overview/", "200")
+    check(overview, schema)
+    for bad in (
+        {k: v for k, v in overview.items() if k != "events_30d"},
+        {**overview, "extra": 1},
+        {**overview, "total_members": "2"},
+        {**overview, "ai_credits_limit": -2},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            check(bad, schema)
+    segment = {"id": 1, "name": "a", "member_count": 0, "last_computed_at": "2026-05-02T14:32:00Z", "trend": []}
+    check([segment, {**segment, "last_computed_at": None}], response_schema("/api/analytics/segments/", "200"))
+    for stamp in ("2026-05-02T14:32:00.123Z", "2026-05-02T14:32:00+00:00", "2026-05-02"):
+        with pytest.raises(jsonschema.ValidationError):
+            check([{**segment, "last_computed_at": stamp}], response_schema("/api/analytics/segments/", "200"))
+    with pytest.raises(jsonschema.ValidationError):
+        check({"detail": "x", "trace": "..."}, response_schema("/api/analytics/usage/", "404"))
+
+
+@pytest.fixture
+def tenant(db: Stores, ids: Iterator[int], now: datetime) -> SampleTenant:
+    """A new sample organization in the test session's stores, read through the functions' own clients."""
+    sample = build(ids, now)
+    for table, (columns, rows) in sample.postgres.items():
+        db.insert_pg(table, columns, rows)
+    for table, (columns, rows) in sample.clickhouse:
+        db.insert_ch(table, columns, rows)
+    return sample
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_every_endpoint_answers_what_its_schema_says(name: str, request: pytest.FixtureRequest) -> None:
+    require_function(name)
+    tenant: SampleTenant = request.getfixturevalue("tenant")  # seeded only for an endpoint that exists
+    status, body = invoke_json(name, api_event(name, tenant.org_id))
+    assert status == 200, body
+    check(body, response_schema(f"/api/analytics/{name}/", "200"))
+    assert body == tenant.expected[name]
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_every_endpoint_error_answers_match_the_error_schema(name: str) -> None:
+    require_function(name)
+    path = f"/api/analytics/{name}/"
+    no_org_status, no_org = invoke_json(name, api_event(name, None))
+    wrong_method_status, wrong_method = invoke_json(name, api_event(name, 1, method="DELETE"))
+    unknown_status, unknown = invoke_json(name, api_event(name, 1, path=f"/api/analytics/{name}/nope"))
+    assert (no_org_status, wrong_method_status, unknown_status) == (403, 405, 404)
+    check(no_org, response_schema(path, "403"))
+    check(wrong_method, response_schema(path, "405"))
+    check(unknown, response_schema(path, "404"))
+
+
+def test_usage_without_subscription_is_a_documented_404(db: Stores, ids: Iterator[int], now: datetime) -> None:
+    require_function("usage")
+    status, body = invoke_json("usage", api_event("usage", next(ids)))
+    assert status == 404
+    check(body, response_schema("/api/analytics/usage/", "404"))
