@@ -414,7 +414,7 @@ class LocalGateway:
             except ModuleNotFoundError as exc:
                 if not exc.name or not self.spec.functions[name].module.startswith(exc.name):
                     raise  # a dependency is missing: fail at start-up
-                log.warning("%s: no module %s; its requests fail with 500", name, self.spec.functions[name].module)
+                log.warning("%s: no module %s (yet); its requests fail", name, self.spec.functions[name].module)
                 self.missing.append(name)
                 self._handlers[name] = _missing_function(self.spec.functions[name].module)
         self._invoke_lock = threading.Lock()
@@ -445,20 +445,17 @@ class LocalGateway:
         query = parse_qsl(parts.query, keep_blank_values=True)
         context = self._request_context(request, route, path, request_id)
 
-        authorizer_context: dict[str, Any] | None = None
-        if route.authorized and request.method != "OPTIONS":
+        if route.authorized and request.method != "OPTIONS":  # a CORS preflight needs no authorization
             started = time.perf_counter()
             decision = self._authorize(request, route, path, query, path_parameters, context)
             if route.api_key_required and not decision.usage_key:
                 raise GatewayError(403, "Forbidden.")
-            authorizer_context = {
+            context["authorizer"] = {
                 **decision.context,
                 "principalId": decision.principal_id,
                 "integrationLatency": round((time.perf_counter() - started) * 1000),
             }
             context["identity"]["apiKey"] = decision.usage_key
-        if authorizer_context is not None:
-            context["authorizer"] = authorizer_context
 
         event = {
             "resource": route.path,
@@ -617,7 +614,7 @@ class LocalGateway:
         return HttpResponse(
             status,
             [("Content-Type", "application/json"), *cors_headers(request.header("Origin")), *headers],
-            json.dumps({"detail": detail}).encode(),
+            json.dumps({"detail": detail}, separators=(",", ":")).encode(),
         )
 
 

@@ -192,25 +192,38 @@ def api_url(demo_env: None) -> Iterator[str]:
 
 
 def test_routes_and_authorizer_come_from_the_template() -> None:
-    spec = read_api(load_template())
-    overview = next(route for route in spec.routes if route.path == "/api/analytics/overview")
-    assert (overview.method, overview.function, overview.authorized) == ("GET", "OverviewFunction", True)
-    assert spec.functions["OverviewFunction"].module == "functions.overview.app"
-    assert spec.functions["OverviewFunction"].handler == "lambda_handler"
-    assert spec.functions["OverviewFunction"].environment["POWERTOOLS_SERVICE_NAME"] == "analytics-overview"
+    template = load_template()
+    resources = template["Resources"]
+    spec = read_api(template)
+    expected_routes = set()
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        function = spec.functions[name]
+        assert function.module == "functions." + props["CodeUri"].strip("/").split("/")[-1] + ".app"
+        assert function.handler == "lambda_handler"
+        variables = (props.get("Environment") or {}).get("Variables") or {}
+        if "POWERTOOLS_SERVICE_NAME" in variables:
+            assert function.environment["POWERTOOLS_SERVICE_NAME"] == variables["POWERTOOLS_SERVICE_NAME"]
+        for event in (props.get("Events") or {}).values():
+            path, method = event["Properties"]["Path"], event["Properties"]["Method"]
+            expected_routes.add(("/" + path.strip("/"), method.upper(), name))
+    assert {(route.path, route.method, route.function) for route in spec.routes} == expected_routes
+    assert ("/api/analytics/overview", "GET", "OverviewFunction") in expected_routes
+    assert all(route.authorized for route in spec.routes)
+
+    auth = resources["AnalyticsApi"]["Properties"]["Auth"]
+    authorizer = auth["Authorizers"][auth["DefaultAuthorizer"]]
     assert spec.authorizer is not None
-    assert spec.authorizer.function == "AuthorizerFunction"
+    assert spec.authorizer.function == authorizer["FunctionArn"]["GetAtt"].split(".")[0] == "AuthorizerFunction"
     assert spec.authorizer.payload_type == "REQUEST"
     assert spec.authorizer.identity_headers == ("Authorization",)
-    assert spec.authorizer.ttl_seconds == 300  # the ReauthorizeEvery parameter's default
+    ttl = authorizer["Identity"]["ReauthorizeEvery"]
+    if isinstance(ttl, dict):
+        ttl = template["Parameters"][ttl["Ref"]]["Default"]
+    assert spec.authorizer.ttl_seconds == ttl
     assert spec.functions["AuthorizerFunction"].module == "functions.authorizer.app"
-    template_paths = {
-        props["Path"]
-        for resource in load_template()["Resources"].values()
-        if resource["Type"] == "AWS::Serverless::Function"
-        for props in (event["Properties"] for event in (resource["Properties"].get("Events") or {}).values())
-    }
-    assert {route.path for route in spec.routes} == template_paths
 
 
 # ---------------------------------------------------------------------------- through the real authorizer
