@@ -23,7 +23,7 @@ $(STAMP):
 venv: $(STAMP)
 
 run: venv
-	$(BIN)/python -m devstack.run
+	$(BIN)/python -m devstack.run $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
