@@ -33,7 +33,7 @@ import pytest
 
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.postgres import postgres_client
-from devstack import demo_data, run
+from devstack import demo_data, gateway, run
 from devstack.gateway import (
     LocalGateway,
     load_template,
@@ -515,7 +515,10 @@ def test_the_context_object() -> None:
         assert http(url + OVERVIEW, headers=bearer("t"))[0] == 204
     [context] = contexts
     assert context.function_name == "OverviewFunction"
-    assert context.memory_limit_in_mb == 512 and 0 < context.get_remaining_time_in_millis() <= 10_000
+    template = gateway.load_template()
+    memory = int(template["Parameters"]["FunctionMemorySize"]["Default"])
+    timeout_ms = int(template["Globals"]["Function"]["Timeout"]) * 1000
+    assert context.memory_limit_in_mb == memory and 0 < context.get_remaining_time_in_millis() <= timeout_ms
     assert context.invoked_function_arn.endswith(":function:OverviewFunction")
     assert context.aws_request_id
 
