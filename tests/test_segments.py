@@ -135,6 +135,9 @@ def seed(db: Stores, ids: Iterator[int], now: datetime) -> tuple[OrgRows, OrgRow
         (A, first_today, today + MS, 9),
         # First row in the window at exactly 00:00:00.000 of a day.
         (A, in_window, today - 4 * DAY, 12),
+        # Two computations in the same millisecond: the contract does not order them; the larger wins.
+        (A, in_window, today - 2 * DAY + timedelta(hours=5), 14),
+        (A, in_window, today - 2 * DAY + timedelta(hours=5), 13),
         # Inactive: excluded whatever its history.
         (A, inactive, window_first + DAY, 3),
         (A, inactive, window_first + 2 * DAY, 4),
@@ -177,7 +180,7 @@ def test_segments_match_the_contract_for_each_organization(db: Stores, ids: Iter
     assert len(trends["Gaps & boundaries"]) == 28
     assert [p["count"] for p in trends["Gaps & boundaries"][:5]] == [12, 12, 12, 15, 16]
     assert trends["Gaps & boundaries"][-1]["count"] == 40
-    assert len(trends["Started mid-window: Käufer"]) == 5
+    assert [p["count"] for p in trends["Started mid-window: Käufer"]] == [12, 12, 14, 14, 14]
     b_trends = {seg["name"]: seg["trend"] for seg in bodies[b.org_id]}
     assert b_trends["Globex one"][0]["count"] == 7 and b_trends["Globex two"] == []
 
