@@ -28,10 +28,13 @@ run: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common functions devstack tests
+	$(BIN)/mypy layers/common functions devstack tests bench
 
 test: lint
 	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf .local .aws-sam .pytest_cache .mypy_cache .ruff_cache
