@@ -17,10 +17,18 @@ WHERE org_id = :org_id AND is_active
 ORDER BY id
 """
 
-# Current members are read once (FINAL: newest version wins, deleted rows drop out). Each
-# profile's active segments become one array, and every pair (a, b) with a <= b of that
-# array is counted: a < b are the overlaps, the diagonal a = b is each segment's size.
-# Returns the sizes and the top pairs in one row.
+# Current members are read once (FINAL: newest version wins, deleted rows drop out; the
+# `is_deleted = 0` filter is applied after FINAL). Each profile's active segments become one
+# array, and every pair (a, b) with a <= b of that array is counted: a < b are the overlaps,
+# the diagonal a = b is each segment's size. Returns the sizes and the top pairs in one row.
+#
+# Profiles are grouped by the profile_id string itself, so counts are exact. Grouping by
+# cityHash64(profile_id) is ~15% faster (`make bench`, 200 segments / 5.3M rows on 2 cores:
+# ~0.39 s instead of ~0.46 s) but two profiles whose hashes collide would be counted as one;
+# at n profiles that happens with probability ~n^2 / 2^65 (1e-7 at 2M, 3e-4 at 100M), so
+# exactness wins while the exact form meets its target. A self-join of FINAL on profile_id
+# takes 1.6-1.8 s; bitmaps per segment need dense profile numbers, i.e. the same grouping,
+# and were no faster (bitmaps of hashed ids are neither exact nor fast).
 OVERLAP_SQL = """
 SELECT
     arrayFilter(p -> p.1 = p.2, pairs) AS diagonal,
