@@ -139,8 +139,7 @@ def build(anchor: datetime | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     admin_url = stores.start_embedded_postgres(BENCH_DIR / "pg")
     database_url = stores.ensure_postgres_database(admin_url, DATABASE, fresh=True)
-    clickhouse_url = stores.chdb_url(BENCH_DIR / "chdb", DATABASE)
-    ch = stores.clickhouse_writer(clickhouse_url, DATABASE, fresh=True)
+    ch = stores.clickhouse_writer(clickhouse_url(), DATABASE, fresh=True)
     pg = stores.connect(database_url)
     try:
         copy_rows(pg, "plans", ["id", "name", "tier", "events_limit", "users_limit", "segments_limit",
@@ -166,15 +165,16 @@ def build(anchor: datetime | None = None) -> dict[str, Any]:
     manifest = {
         "version": DATASET_VERSION,
         "anchor": anchor.isoformat(),
-        "admin_url": admin_url,
-        "database_url": database_url,
-        "clickhouse_url": clickhouse_url,
         "tenants": {tenant.label: asdict(tenant) for tenant in TENANTS},
         "row_counts": counts,
         "build_seconds": round(time.perf_counter() - started, 1),
     }
     MANIFEST.write_text(json.dumps(manifest, indent=2))
     return manifest
+
+
+def clickhouse_url() -> str:
+    return stores.chdb_url(BENCH_DIR / "chdb", DATABASE)
 
 
 def cached_manifest() -> dict[str, Any] | None:

@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"Built in {manifest['build_seconds']} s.\n", flush=True)
     # The Postgres server may have been stopped since the build: start it again (its URL may change).
     admin_url = stores.start_embedded_postgres(dataset.BENCH_DIR / "pg")
-    configure(stores.with_database(admin_url, dataset.DATABASE), manifest["clickhouse_url"])
+    configure(stores.with_database(admin_url, dataset.DATABASE), dataset.clickhouse_url())
     anchor = datetime.fromisoformat(manifest["anchor"])
 
     from analytics_common import clock
