@@ -28,7 +28,7 @@ run: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common functions devstack tests tools
+	$(BIN)/mypy layers/common functions devstack tests tools bench
 
 test: lint
 	$(BIN)/python -m pytest
@@ -47,6 +47,9 @@ $(SAM): requirements-sam.txt
 build: venv $(SAM)
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --template template.yaml
 	SAM_CLI_TELEMETRY=0 PYTHON="$(abspath $(BIN)/python)" $(SAM) build --parallel --template template.yaml
+
+bench: venv
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf .local .aws-sam .pytest_cache .mypy_cache .ruff_cache

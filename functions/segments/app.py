@@ -1,0 +1,25 @@
+"""GET /api/analytics/segments/: the organization's active segments with their 30-day size trend."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from segments_queries import fetch_segments
+
+from analytics_common import clock
+from analytics_common.api import caller_org_id, create_app
+from analytics_common.clickhouse import clickhouse_client
+from analytics_common.postgres import postgres_client
+
+logger = Logger()
+app = create_app(logger)
+
+
+@app.get("/api/analytics/segments")
+def segments() -> list:
+    org_id = caller_org_id(app)  # first: a caller without an organization runs no query
+    return fetch_segments(postgres_client(), clickhouse_client(), org_id, clock.utc_now())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

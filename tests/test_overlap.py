@@ -1,0 +1,281 @@
+"""GET /api/analytics/overlap/ on the real engines, against a plain-Python reading of the contract."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import combinations, pairwise
+
+import pytest
+
+from tests.conftest import Stores
+from tests.lambda_support import api_event, invoke_json
+
+Membership = tuple[int, int, str, int, int]  # org_id, segment_id, profile_id, version, is_deleted
+MEMBERSHIP_COLUMNS = ["org_id", "segment_id", "profile_id", "version", "is_deleted"]
+
+
+@dataclass
+class OrgRows:
+    """Every row seeded for one organization, kept to compute the expected answer."""
+
+    org_id: int
+    segments: dict[int, tuple[str, bool]] = field(default_factory=dict)  # id -> (name, is_active)
+    inserts: list[list[Membership]] = field(default_factory=list)  # one ClickHouse insert each
+
+
+def current_members(memberships: list[Membership], org_id: int) -> dict[int, set[str]]:
+    """Per segment, the profiles whose newest version (the last inserted among equal ones) is not deleted."""
+    newest: dict[tuple[int, int, str], tuple[int, int]] = {}
+    for org, seg, profile, version, deleted in memberships:
+        key = (org, seg, profile)
+        if key not in newest or version >= newest[key][0]:
+            newest[key] = (version, deleted)
+    members: dict[int, set[str]] = {}
+    for (org, seg, profile), (_, deleted) in newest.items():
+        if org == org_id and not deleted:
+            members.setdefault(seg, set()).add(profile)
+    return members
+
+
+def percent_half_up(overlap: int, smaller: int) -> float:
+    return float((Decimal(overlap) * 100 / Decimal(smaller)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def expected_overlap(rows: OrgRows, memberships: list[Membership]) -> list[dict]:
+    members = current_members(memberships, rows.org_id)
+    active = sorted(seg for seg, (_, is_active) in rows.segments.items() if is_active)
+    pairs = []
+    for seg_a, seg_b in combinations(active, 2):
+        a, b = members.get(seg_a, set()), members.get(seg_b, set())
+        if a & b:
+            pairs.append((len(a & b), seg_a, seg_b, percent_half_up(len(a & b), min(len(a), len(b)))))
+    pairs.sort(key=lambda pair: (-pair[0], pair[1], pair[2]))
+    return [
+        {
+            "seg_a_id": seg_a,
+            "seg_a_name": rows.segments[seg_a][0],
+            "seg_b_id": seg_b,
+            "seg_b_name": rows.segments[seg_b][0],
+            "overlap": shared,
+            "overlap_pct": pct,
+        }
+        for shared, seg_a, seg_b, pct in pairs[:20]
+    ]
+
+
+@pytest.fixture
+def unmerged(db: Stores) -> Iterator[Stores]:
+    """The stores, with background merges of the memberships paused: every insert stays its own part,
+    so old versions and deletes are still on disk and only a FINAL read sees the current members."""
+    db.ch.command("SYSTEM STOP MERGES segment_memberships")
+    yield db
+    db.ch.command("SYSTEM START MERGES segment_memberships")
+
+
+def seed_org(db: Stores, rows: OrgRows) -> None:
+    db.insert_pg("organizations", ["id", "name"], [[rows.org_id, f"Org {rows.org_id}"]])
+    db.insert_pg(
+        "segments",
+        ["id", "org_id", "name", "is_active", "member_count"],
+        [[seg, rows.org_id, name, is_active, 0] for seg, (name, is_active) in rows.segments.items()],
+    )
+
+
+def insert_memberships(db: Stores, inserts: list[list[Membership]]) -> list[Membership]:
+    """One ClickHouse insert (one part) each, so newer versions sit in other parts: only FINAL resolves them."""
+    for batch in inserts:
+        if batch:
+            db.insert_ch("segment_memberships", MEMBERSHIP_COLUMNS, batch)
+    return [row for batch in inserts for row in batch]
+
+
+def random_memberships(
+    rng: random.Random, org_id: int, segment_ids: list[int], profiles: list[str]
+) -> list[list[Membership]]:
+    """Three inserts: first versions, then re-versions and deletes, then re-adds and a stale delete."""
+    first = [
+        (org_id, seg, profile, 1, 0)
+        for seg_index, seg in enumerate(segment_ids)
+        for profile in profiles
+        if rng.random() < 0.25 + 0.05 * seg_index
+    ]
+    second = []
+    for org, seg, profile, _, _ in first:
+        roll = rng.random()
+        if roll < 0.2:
+            second.append((org, seg, profile, 2, 1))  # deleted
+        elif roll < 0.3:
+            second.append((org, seg, profile, 2, 0))  # re-versioned, still a member
+    third = []
+    for org, seg, profile, _, deleted in second:
+        roll = rng.random()
+        if deleted and roll < 0.4:
+            third.append((org, seg, profile, 3, 0))  # re-added
+        elif not deleted and roll < 0.3:
+            third.append((org, seg, profile, 1, 1))  # a stale delete: lower version, loses
+    return [first, second, third]
+
+
+def test_overlap_matches_the_contract_for_each_organization(
+    unmerged: Stores, ids: Iterator[int], now: datetime
+) -> None:
+    db = unmerged
+    rng = random.Random(20260502)
+    a, b = OrgRows(next(ids)), OrgRows(next(ids))
+    # Ids not in creation order; 9 active segments (36 pairs: more than the top 20) and one inactive.
+    a_segments = rng.sample([next(ids) for _ in range(10)], 10)
+    a.segments = {seg: (f"Segment {seg}", True) for seg in a_segments[:9]}
+    a.segments[a_segments[9]] = ("Inactive", False)
+    b_segments = [next(ids) for _ in range(4)]
+    b.segments = {seg: (f"Globex {seg}", True) for seg in b_segments}
+    for org in (a, b):
+        seed_org(db, org)
+
+    profiles = [f"profile-{n:03d}" for n in range(60)]
+    a.inserts = random_memberships(rng, a.org_id, a_segments, profiles)
+    # Organization B reuses A's profile ids and, in ClickHouse, even A's segment ids.
+    b.inserts = random_memberships(rng, b.org_id, b_segments + a_segments[:3], profiles[:30])
+    memberships = insert_memberships(db, [batch for org in (a, b) for batch in org.inserts])
+
+    expected = {org.org_id: expected_overlap(org, memberships) for org in (a, b)}
+    for org in (a, b):
+        status, body = invoke_json("overlap", api_event("overlap", org.org_id))
+        assert status == 200
+        assert body == expected[org.org_id]
+
+    # The dataset hits the edges it is meant to, so the comparison above can fail on each of them.
+    assert expected[a.org_id] != expected_overlap(a, a.inserts[0]), "later versions change the answer"
+    assert any(version == 1 and deleted for _, _, _, version, deleted in a.inserts[2]), "a stale delete"
+    assert expected[b.org_id] and expected[a.org_id][0]["overlap"] != expected[b.org_id][0]["overlap"]
+
+
+def test_overlap_orders_ties_by_ids_and_cuts_at_20(db: Stores, ids: Iterator[int], now: datetime) -> None:
+    org = OrgRows(next(ids))
+    segment_ids = sorted(next(ids) for _ in range(8))
+    org.segments = {seg: (f"Segment {n}", True) for n, seg in enumerate(segment_ids)}
+    seed_org(db, org)
+    # Each pair (i, j) shares exactly `shared[i, j]` profiles that belong to those two segments only:
+    # 28 pairs with only four distinct overlaps, so most places are decided by the ids.
+    shared = {(i, j): 1 + (i * 7 + j * 3) % 4 for i, j in combinations(range(8), 2)}
+    rows = [
+        (org.org_id, segment_ids[k], f"pair-{i}-{j}-{n}", 1, 0)
+        for (i, j), count in shared.items()
+        for n in range(count)
+        for k in (i, j)
+    ]
+    rows += [(org.org_id, segment_ids[0], f"alone-{n}", 1, 0) for n in range(5)]
+    insert_memberships(db, [rows])
+
+    status, body = invoke_json("overlap", api_event("overlap", org.org_id))
+    assert status == 200
+    assert body == expected_overlap(org, rows)
+    assert len(body) == 20
+    ranked = sorted(shared.items(), key=lambda item: (-item[1], item[0]))
+    assert [(p["seg_a_name"], p["seg_b_name"]) for p in body] == [
+        (f"Segment {i}", f"Segment {j}") for (i, j), _ in ranked[:20]
+    ]
+    # The edges are in the data: the cut falls inside a tie, and within a tie a smaller seg_a comes
+    # first even when its seg_b is larger.
+    assert ranked[19][1] == ranked[20][1]
+    assert any(x[1] == y[1] and x[0][0] < y[0][0] and x[0][1] > y[0][1] for x, y in pairwise(ranked[:20]))
+
+
+def test_overlap_percentages_round_half_up(db: Stores, ids: Iterator[int], now: datetime) -> None:
+    org = OrgRows(next(ids))
+    big, medium, small, tiny = sorted(next(ids) for _ in range(4))
+    org.segments = {big: ("Big", True), medium: ("Medium", True), small: ("Small", True), tiny: ("Tiny", True)}
+    seed_org(db, org)
+    big_members = [f"p{n}" for n in range(2000)]
+    rows = [(org.org_id, big, p, 1, 0) for p in big_members]
+    rows += [(org.org_id, medium, p, 1, 0) for p in big_members[:23] + [f"m{n}" for n in range(2477)]]  # 23 / 2000
+    rows += [(org.org_id, small, p, 1, 0) for p in big_members[100:149] + [f"s{n}" for n in range(351)]]  # 49 / 400
+    rows += [(org.org_id, tiny, p, 1, 0) for p in ["p1999", "s0", "s1", "x"]]  # 1 of 4 with Big, 2 of 4 with Small
+    insert_memberships(db, [rows])
+
+    status, body = invoke_json("overlap", api_event("overlap", org.org_id))
+    assert status == 200
+    assert body == expected_overlap(org, rows)
+    assert [(p["seg_a_name"], p["seg_b_name"], p["overlap"], p["overlap_pct"]) for p in body] == [
+        ("Big", "Small", 49, 12.3),  # 12.25
+        ("Big", "Medium", 23, 1.2),  # 1.15: naive float rounding gives 1.1
+        ("Small", "Tiny", 2, 50.0),
+        ("Big", "Tiny", 1, 25.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "expected_pct"), [((1, 2000), 0.1), ((23, 2000), 1.2), ((1, 3), 33.3), ((2, 3), 66.7), ((7, 7), 100.0)]
+)
+def test_overlap_pct_is_exact(case: tuple[int, int], expected_pct: float) -> None:
+    from functions.overlap.overlap_queries import overlap_pct
+
+    assert overlap_pct(*case) == expected_pct == percent_half_up(*case)
+
+
+def test_overlap_is_empty_with_fewer_than_two_active_segments(db: Stores, ids: Iterator[int], now: datetime) -> None:
+    org = OrgRows(next(ids))
+    active, inactive = next(ids), next(ids)
+    org.segments = {active: ("Active", True), inactive: ("Inactive", False)}
+    seed_org(db, org)
+    insert_memberships(db, [[(org.org_id, seg, p, 1, 0) for seg in (active, inactive) for p in ("p1", "p2")]])
+    assert invoke_json("overlap", api_event("overlap", org.org_id)) == (200, [])
+
+
+def test_overlap_is_empty_when_no_current_member_is_shared(unmerged: Stores, ids: Iterator[int], now: datetime) -> None:
+    db = unmerged
+    org = OrgRows(next(ids))
+    one, two, three = next(ids), next(ids), next(ids)
+    org.segments = {one: ("One", True), two: ("Two", True), three: ("Three (empty)", True)}
+    seed_org(db, org)
+    memberships = insert_memberships(
+        db,
+        [
+            [(org.org_id, one, "p1", 1, 0), (org.org_id, two, "p1", 1, 0), (org.org_id, two, "p2", 1, 0)],
+            [(org.org_id, one, "p1", 2, 1), (org.org_id, one, "p3", 1, 0)],  # p1 left segment one
+        ],
+    )
+    assert invoke_json("overlap", api_event("overlap", org.org_id)) == (200, [])
+    # Without FINAL, p1 would still be shared.
+    assert expected_overlap(org, memberships[:3]) != []
+
+
+def test_overlap_of_an_organization_without_data_is_empty(db: Stores, ids: Iterator[int], now: datetime) -> None:
+    assert invoke_json("overlap", api_event("overlap", next(ids))) == (200, [])
+
+
+@pytest.mark.parametrize("path", ["/api/analytics/overlap", "/api/analytics/overlap/"])
+def test_overlap_answers_with_and_without_trailing_slash(
+    db: Stores, ids: Iterator[int], now: datetime, path: str
+) -> None:
+    org = OrgRows(next(ids))
+    one, two = next(ids), next(ids)
+    org.segments = {one: ("One", True), two: ("Two", True)}
+    seed_org(db, org)
+    insert_memberships(db, [[(org.org_id, seg, "p1", 1, 0) for seg in (one, two)]])
+    status, body = invoke_json("overlap", api_event("overlap", org.org_id, path=path))
+    assert (status, body) == (
+        200,
+        [
+            {
+                "seg_a_id": one,
+                "seg_a_name": "One",
+                "seg_b_id": two,
+                "seg_b_name": "Two",
+                "overlap": 1,
+                "overlap_pct": 100.0,
+            }
+        ],
+    )
+
+
+def test_overlap_without_an_org_id_is_forbidden() -> None:
+    # No `db` fixture: no store is configured, so any query would fail with a 500.
+    assert invoke_json("overlap", api_event("overlap", None)) == (403, {"detail": "Forbidden."})
+
+
+def test_overlap_other_methods_are_not_allowed() -> None:
+    assert invoke_json("overlap", api_event("overlap", 1, method="DELETE")) == (405, {"detail": "Method not allowed."})
