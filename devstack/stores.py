@@ -43,15 +43,7 @@ def connect(url: str) -> pg8000.native.Connection:
     """A read-write connection for setting up and seeding (the API itself only reads)."""
     from analytics_common.postgres import parse_database_url
 
-    params = parse_database_url(url)
-    return pg8000.native.Connection(
-        user=params.user,
-        password=params.password,
-        database=params.database,
-        host=params.host,
-        port=params.port,
-        unix_sock=params.unix_sock,
-    )
+    return parse_database_url(url).connect(application_name="platform-analytics-devstack")
 
 
 def ensure_postgres_database(admin_url: str, database: str, *, fresh: bool = False) -> str:

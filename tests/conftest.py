@@ -16,8 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pg8000.native
 import pytest
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import base as parameters_base
+from moto import mock_aws
 
 from analytics_common import clock
 from analytics_common.clickhouse import clickhouse_client
@@ -116,3 +120,19 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.setattr(PostgresClient, "run", counted_run)
     monkeypatch.setattr(ClickHouseClient, "rows", counted_rows)
     return counts
+
+
+AWS_REGION = "eu-west-1"
+
+
+@pytest.fixture
+def mocked_secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's Secrets Manager, with Powertools' parameter providers and caches reset around the test."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        parameters.clear_caches()
+        monkeypatch.setattr(parameters_base, "DEFAULT_PROVIDERS", {})
+        yield boto3.client("secretsmanager", region_name=AWS_REGION)
+    parameters.clear_caches()

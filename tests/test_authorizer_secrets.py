@@ -2,41 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import boto3
 import jwt
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters import base as parameters_base
-from moto import mock_aws
 
 from tests.authorizer_support import authorize, authorizer_event, expected_allow, normalized
+from tests.conftest import AWS_REGION as REGION
 
-REGION = "eu-west-1"
 SECRET = "hs256-secret-from-secrets-manager-0123456789"
 FRONTEND_KEY = "frontend-usage-key-from-secrets-manager-01"
 
 
 @pytest.fixture
-def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def secretsmanager(mocked_secretsmanager: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name in ("JWT_SECRET", "FRONTEND_USAGE_KEY", "JWT_ALGORITHMS", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS_URL"):
         monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        parameters.clear_caches()
-        monkeypatch.setattr(parameters_base, "DEFAULT_PROVIDERS", {})
-        client = boto3.client("secretsmanager", region_name=REGION)
-        monkeypatch.setenv("JWT_SECRET_ARN", client.create_secret(Name="jwt", SecretString=SECRET)["ARN"])
-        monkeypatch.setenv(
-            "FRONTEND_USAGE_KEY_SECRET_ARN", client.create_secret(Name="frontend", SecretString=FRONTEND_KEY)["ARN"]
-        )
-        yield client
-    parameters.clear_caches()
+    client = mocked_secretsmanager
+    monkeypatch.setenv("JWT_SECRET_ARN", client.create_secret(Name="jwt", SecretString=SECRET)["ARN"])
+    monkeypatch.setenv(
+        "FRONTEND_USAGE_KEY_SECRET_ARN", client.create_secret(Name="frontend", SecretString=FRONTEND_KEY)["ARN"]
+    )
+    return client
 
 
 def decide(token: str) -> str | dict[str, Any]:

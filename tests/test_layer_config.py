@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from typing import Any
 
-import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters import base as parameters_base
-from moto import mock_aws
 
 from analytics_common import config
 from analytics_common.errors import ConfigurationError, StoreUnavailable
 from analytics_common.postgres import parse_database_url
-
-REGION = "eu-west-1"
+from tests.conftest import AWS_REGION as REGION
 
 
 @pytest.fixture
-def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def secretsmanager(mocked_secretsmanager: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name in ("DATABASE_URL", "DATABASE_SECRET_ARN", "CLICKHOUSE_URL", "CLICKHOUSE_SECRET_ARN"):
         monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        parameters.clear_caches()
-        monkeypatch.setattr(parameters_base, "DEFAULT_PROVIDERS", {})
-        yield boto3.client("secretsmanager", region_name=REGION)
-    parameters.clear_caches()
+    return mocked_secretsmanager
 
 
 def test_database_url_from_an_rds_format_secret(secretsmanager, monkeypatch: pytest.MonkeyPatch) -> None:

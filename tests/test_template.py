@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from devstack.gateway import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -22,27 +23,6 @@ FUNCTIONS = {f"{name.capitalize()}Function": name for name in ("authorizer", *EN
 SECRET_PARAMETERS = ("DatabaseSecretArn", "ClickHouseSecretArn", "JwtSecretArn")
 STORE_TIMEOUT_SECONDS = 5
 API_GATEWAY_TIMEOUT_SECONDS = 29
-
-
-class CfnLoader(yaml.SafeLoader):
-    """A YAML loader that keeps CloudFormation short-form tags (`!Ref`, `!Sub`...) as plain values."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {suffix: value}
-
-
-CfnLoader.add_multi_constructor("!", _tag)
-
-
-def load_template() -> dict[str, Any]:
-    return yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 
 @cache

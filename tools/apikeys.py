@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
-import ssl
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, time
@@ -66,19 +65,7 @@ class ProvisioningError(Exception):
 
 def connect_writer() -> pg8000.native.Connection:
     """A read-write connection to the `DATABASE_URL` database (TLS for non-local hosts, like the API)."""
-    params = parse_database_url(config.database_url())
-    return pg8000.native.Connection(
-        user=params.user,
-        password=params.password,
-        database=params.database,
-        host=params.host,
-        port=params.port,
-        unix_sock=params.unix_sock,
-        ssl_context=ssl.create_default_context() if params.tls else None,
-        timeout=30,
-        application_name="platform-analytics-apikeys",
-        startup_params={"TimeZone": "UTC"},
-    )
+    return parse_database_url(config.database_url()).connect(application_name="platform-analytics-apikeys", timeout=30)
 
 
 def api_gateway_client() -> Any:

@@ -42,6 +42,23 @@ class ConnectParams:
     unix_sock: str | None
     tls: bool
 
+    def connect(
+        self, *, application_name: str, timeout: float | None = None, **settings: str
+    ) -> pg8000.native.Connection:
+        """A new connection; `settings` are server settings sent at start-up (e.g. `statement_timeout`)."""
+        return pg8000.native.Connection(
+            user=self.user,
+            password=self.password,
+            database=self.database,
+            host=self.host,
+            port=self.port,
+            unix_sock=self.unix_sock,
+            ssl_context=ssl.create_default_context() if self.tls else None,
+            timeout=timeout,
+            application_name=application_name,
+            startup_params={"TimeZone": "UTC", **settings},
+        )
+
     def redacted(self) -> str:
         where = self.unix_sock or f"{self.host}:{self.port}"
         return f"postgresql://{self.user}@{where}/{self.database}"
@@ -85,21 +102,11 @@ class PostgresClient:
     def _connect(self) -> pg8000.native.Connection:
         params = self._params
         try:
-            return pg8000.native.Connection(
-                user=params.user,
-                password=params.password,
-                database=params.database,
-                host=params.host,
-                port=params.port,
-                unix_sock=params.unix_sock,
-                ssl_context=ssl.create_default_context() if params.tls else None,
-                timeout=self._timeout_seconds + 1,
+            return params.connect(
                 application_name="platform-analytics-api",
-                startup_params={
-                    "default_transaction_read_only": "on",
-                    "statement_timeout": str(int(self._timeout_seconds * 1000)),
-                    "TimeZone": "UTC",
-                },
+                timeout=self._timeout_seconds + 1,
+                default_transaction_read_only="on",
+                statement_timeout=str(int(self._timeout_seconds * 1000)),
             )
         except (InterfaceError, DatabaseError, OSError) as exc:
             log.warning("postgres connect failed: %s (%s)", type(exc).__name__, params.redacted())
