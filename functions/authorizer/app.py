@@ -7,6 +7,7 @@ failure on our side must never look like a bad token. Nothing here logs a
 token, a key or a secret; the log says only why a request was denied.
 """
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -41,20 +42,36 @@ def frontend_usage_key() -> str:
     return key
 
 
+def decision_fields(event: dict[str, Any], started: float, decision: str) -> dict[str, Any]:
+    """What every decision line carries (besides the request id Powertools adds as `correlation_id`)."""
+    return {
+        "decision": decision,
+        "method": event.get("httpMethod"),
+        "endpoint": event.get("resource") or event.get("path"),
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+
+
 # log_event=False: the event holds the token, whatever POWERTOOLS_LOGGER_LOG_EVENT says.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    started = time.perf_counter()
     try:
         principal = authenticate(event, clock.utc_now())
         response = allow_response(event.get("methodArn", ""), principal, principal.usage_key or frontend_usage_key())
     except InvalidCredentials as denied:
-        logger.info("denied", extra={"reason": denied.reason})
+        logger.info("denied", extra={**decision_fields(event, started, "deny"), "status": 401, "reason": denied.reason})
         raise Exception("Unauthorized") from None  # the exact message API Gateway maps to 401
     except Exception:
-        logger.exception("authorizer fault")
+        logger.exception("authorizer fault", extra={**decision_fields(event, started, "error"), "status": 500})
         raise
     logger.info(
         "allowed",
-        extra={"org_id": principal.org_id, "principal_id": principal.principal_id, "auth_type": principal.auth_type},
+        extra={
+            **decision_fields(event, started, "allow"),
+            "org_id": str(principal.org_id),  # as in the context, so it matches the endpoints' lines
+            "principal_id": principal.principal_id,
+            "auth_type": principal.auth_type,
+        },
     )
     return response

@@ -65,11 +65,16 @@ def _error_code(message: str) -> int | None:
 
 
 def client_options(dsn: str, timeout_seconds: float) -> Mapping[str, Any]:
-    settings = {"max_execution_time": int(timeout_seconds)}
+    # Not int(): a budget below one second would become 0, which ClickHouse reads as "no limit".
+    budget = int(timeout_seconds) if float(timeout_seconds).is_integer() else timeout_seconds
+    settings = {"max_execution_time": budget}
     if dsn.startswith("chdb:"):
         return {"dsn": dsn, "settings": settings}
     return {
         "dsn": dsn,
+        # clickhouse-connect ignores the DSN's scheme (it infers TLS from ports 443/8443 only):
+        # without this, `https://` on any other port would send the credentials in clear text.
+        "secure": dsn.lower().startswith("https:"),
         "settings": settings,
         # One shared client in a single-threaded container: no server sessions, no session locks.
         "autogenerate_session_id": False,

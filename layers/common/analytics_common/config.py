@@ -15,6 +15,13 @@ from analytics_common.errors import ConfigurationError, StoreUnavailable
 
 SECRET_MAX_AGE_SECONDS = 300
 DEFAULT_STORE_TIMEOUT_SECONDS = 5.0
+# boto3's defaults (60 s timeouts, retries) would let an unreachable Secrets Manager outlast the
+# function's timeout; these keep a failing fetch to a few seconds, answered as 503.
+SECRETS_CLIENT_CONFIG: Mapping[str, Any] = {
+    "connect_timeout": 1,
+    "read_timeout": 2,
+    "retries": {"mode": "standard", "total_max_attempts": 2},
+}
 
 
 def env(name: str, default: str = "") -> str:
@@ -29,7 +36,12 @@ def store_timeout_seconds() -> float:
 def get_secret_value(arn: str) -> str:
     """The secret string behind `arn`, cached per container; failures are not cached."""
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
+    if "secrets" not in DEFAULT_PROVIDERS:  # the provider `get_secret` uses, with a time-boxed client
+        from botocore.config import Config
+
+        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto_config=Config(**SECRETS_CLIENT_CONFIG))
     try:
         value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
     except parameters.exceptions.GetParameterError as exc:

@@ -6,7 +6,8 @@ used for every host that is not local (`sslmode=disable` turns it off, e.g. for
 a private network that has none). Each statement is bounded by
 `statement_timeout`, the socket by a slightly longer timeout, and the session
 is read-only. A connection that died while the container was frozen is
-re-opened once and the statement retried (safe: nothing here writes).
+re-opened once and the statement retried (safe: nothing here writes); a server
+that stopped answering (the socket timed out) is a 504 at once, never retried.
 """
 
 from __future__ import annotations
@@ -143,6 +144,10 @@ class PostgresClient:
             raise _ConnectionLost() from exc
         except (InterfaceError, OSError) as exc:
             self.close()
+            if _timed_out(exc):
+                # The server stopped answering (hung, or the network is gone): it is not a connection
+                # that died while the container was frozen, so do not spend a second budget reconnecting.
+                raise StoreTimeout("Database query timed out.") from exc
             raise _ConnectionLost() from exc
 
     def close(self) -> None:
@@ -154,6 +159,11 @@ class PostgresClient:
 
 class _ConnectionLost(Exception):
     """The connection broke under a statement (its cause says how)."""
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether the socket timed out (pg8000 wraps socket errors in InterfaceError)."""
+    return isinstance(exc, TimeoutError) or isinstance(exc.__cause__, TimeoutError)
 
 
 def _sqlstate(exc: DatabaseError) -> str:
