@@ -19,10 +19,14 @@ import base64
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -101,14 +105,16 @@ def all_logs() -> Iterator[CapturedLogs]:
     root.setLevel(logging.INFO)  # libraries at the level a deployment would run them
     for logger in loggers:
         logger.setLevel(logging.DEBUG)
-    for logger in function_loggers.values():
+    # The layer's loggers write through the functions' JSON handler and do not propagate to the root.
+    json_loggers = [*function_loggers.values(), logging.getLogger("analytics_common")]
+    for logger in json_loggers:
         logger.addHandler(json_handler)
     root.addHandler(captured.collector)
     try:
         yield captured
     finally:
         root.removeHandler(captured.collector)
-        for logger in function_loggers.values():
+        for logger in json_loggers:
             logger.removeHandler(json_handler)
         for logger, level in restore:
             logger.setLevel(level)
@@ -389,9 +395,37 @@ def test_a_full_run_logs_no_secret(
             parameters.clear_caches()
 
     assert_no_secret(logs, secrets)
+    # The layer's own lines (connection failures) were captured too, as JSON with the request id.
+    layer_lines = [line for line in logs.json_lines() if str(line.get("name", "")).startswith("analytics_common")]
+    assert layer_lines and all(line.get("correlation_id") for line in layer_lines)
     request_lines = [line for line in logs.json_lines() if line["message"] == "request"]
     decision_lines = [
         line for line in logs.json_lines() if line["message"] in ("allowed", "denied", "authorizer fault")
     ]
     assert len(request_lines) == 4 * len(ENDPOINTS) + 2 * len(ENDPOINTS) + 3
     assert len(decision_lines) == 9
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_the_event_is_never_logged_even_when_powertools_is_told_to(name: str) -> None:
+    # POWERTOOLS_LOGGER_LOG_EVENT is read when the handler is decorated (at import): a fresh process.
+    token = "Bearer eyJ-never-logged-token-" + name
+    script = (
+        "import json, sys\n"
+        f"from functions.{name}.app import lambda_handler\n"
+        "from tests.lambda_support import FakeLambdaContext, api_event\n"
+        f"event = api_event('{name}', None, headers={{'Authorization': sys.argv[1]}})\n"
+        "print(json.dumps(lambda_handler(event, FakeLambdaContext())['statusCode']))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "POWERTOOLS_LOGGER_LOG_EVENT": "true",
+        "PYTHONPATH": os.pathsep.join([str(root), str(root / "layers/common"), str(root / "functions" / name)]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script, token], capture_output=True, text=True, env=env, cwd=root, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "403"
+    assert '"message":"request"' in result.stdout  # it did log
+    assert "never-logged-token" not in result.stdout + result.stderr

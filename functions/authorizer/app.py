@@ -22,9 +22,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from analytics_common import clock, config
 from analytics_common.errors import ConfigurationError
+from analytics_common.logs import use_json_logs_for_the_layer
 from analytics_common.postgres import postgres_client
 
 logger = Logger()
+use_json_logs_for_the_layer(logger)
 
 
 def authenticate(event: dict[str, Any], now: datetime) -> Principal:

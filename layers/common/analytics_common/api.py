@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from analytics_common import timing
 from analytics_common.errors import ApiError, Forbidden
+from analytics_common.logs import use_json_logs_for_the_layer
 
 JSON = content_types.APPLICATION_JSON
 
@@ -122,6 +123,7 @@ def caller_org_id(app: APIGatewayRestResolver) -> int:
 
 def create_app(logger: Logger) -> AnalyticsResolver:
     app = AnalyticsResolver(logger)
+    use_json_logs_for_the_layer(logger)
 
     @app.exception_handler(ApiError)
     def api_error(exc: ApiError) -> Response:

@@ -9,7 +9,7 @@ parameters. Failures become 503 (unreachable) or 504 (too slow).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -25,16 +25,23 @@ TIMEOUT_ERROR_CODES = frozenset({159, 160, 209, 210})  # TIMEOUT_EXCEEDED, TOO_S
 
 
 class ClickHouseClient:
-    """Runs parameterized SELECTs and returns plain rows."""
+    """Runs parameterized SELECTs and returns plain rows.
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    The driver is opened by the first query, not before: a request that needs no ClickHouse
+    (an organization without segments, say) never depends on it being reachable.
+    """
+
+    def __init__(self, open_driver: Callable[[], Client]) -> None:
+        self._open_driver = open_driver
+        self._client: Client | None = None
 
     def rows(self, sql: str, **parameters: Any) -> Sequence[Sequence[Any]]:
         from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
         try:
             with timing.measure("ch"):
+                if self._client is None:
+                    self._client = self._open_driver()
                 return self._client.query(sql, parameters=parameters).result_rows
         except OperationalError as exc:
             raise _store_error(exc) from exc
@@ -84,15 +91,20 @@ def client_options(dsn: str, timeout_seconds: float) -> Mapping[str, Any]:
     }
 
 
-@cache
-def clickhouse_client() -> ClickHouseClient:
-    """The container's ClickHouse client, created on first use."""
+def open_driver() -> Client:
+    """A clickhouse-connect client for the configured DSN (a server handshake for http/https)."""
     import clickhouse_connect
     from clickhouse_connect.driver.exceptions import OperationalError
 
     options = client_options(config.clickhouse_url(), config.store_timeout_seconds())
     try:
-        return ClickHouseClient(clickhouse_connect.get_client(**options))
+        return clickhouse_connect.get_client(**options)
     except OperationalError as exc:
         log.warning("clickhouse connect failed: %s", type(exc).__name__)
         raise _store_error(exc) from exc
+
+
+@cache
+def clickhouse_client() -> ClickHouseClient:
+    """The container's ClickHouse client; the connection is opened by its first query."""
+    return ClickHouseClient(open_driver)
