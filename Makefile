@@ -4,12 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/common/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help venv run test lint bench build clean
+.PHONY: help venv run test lint bench load fuzz build clean
 
 help:
 	@echo "make run    serve the API with demo data on http://127.0.0.1:3000"
 	@echo "make test   lint, type-check and run every test"
 	@echo "make bench  benchmark the endpoints on a large tenant"
+	@echo "make load   32 clients, 5,000 requests on the local stack: errors, latency, connections, memory"
+	@echo "make fuzz   Schemathesis on openapi.yaml against the local stack, every check on"
 	@echo "make build  sam build (the layer for python3.13 arm64, no Docker)"
 
 $(STAMP):
@@ -28,10 +30,17 @@ run: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common functions devstack tests tools bench
+	$(BIN)/mypy layers/common functions devstack tests tools bench loadtest
 
 test: lint
 	$(BIN)/python -m pytest
+
+# Each starts its own stack (in .local/load/, any free port on 127.0.0.1) and exits 1 if a requirement fails.
+load: venv
+	$(BIN)/python -m loadtest.load $(ARGS)
+
+fuzz: venv
+	$(BIN)/python -m loadtest.fuzz $(ARGS)
 
 # SAM CLI lives in its own venv: it pins boto3 and cfn-lint to versions other than requirements-dev.txt's.
 SAM_VENV := .local/sam-cli

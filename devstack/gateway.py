@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -698,6 +699,7 @@ def _proxy_response(result: Any) -> HttpResponse:
 # ---------------------------------------------------------------------------- the HTTP server
 
 HOP_BY_HOP = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive"})
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
 class GatewayServer(ThreadingHTTPServer):
@@ -719,12 +721,16 @@ class GatewayServer(ThreadingHTTPServer):
 
 class GatewayRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Not http.server's HTTP/0.9: a request line without a version gets a status line and headers too.
+    default_request_version = "HTTP/1.0"
     server_version = "LocalApiGateway"
     server: GatewayServer
 
     def _dispatch(self) -> None:
         started = time.perf_counter()
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self._content_length()
+        if length is None:
+            return
         request = HttpRequest(
             method=self.command,
             target=self.path,
@@ -747,6 +753,44 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
+
+    def __getattr__(self, name: str) -> Any:
+        # Every other method (TRACE, CONNECT, PROPFIND...) goes through the gateway too, so it gets
+        # the API's JSON answer (401, or 405 from the function) instead of http.server's 501 HTML page.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def _content_length(self) -> int | None:
+        """The body's length; None after answering 400 (not a number) or 413 (over API Gateway's 10 MB)."""
+        values = self.headers.get_all("Content-Length") or []
+        if len(set(values)) > 1 or not all(value.strip().isdigit() for value in values):
+            self.send_error(HTTPStatus.BAD_REQUEST, "Invalid Content-Length")
+            return None
+        length = int(values[0]) if values else 0
+        if length > MAX_BODY_BYTES:
+            self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            return None
+        return length
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (bad request line, URI or header too long...) as JSON, like the gateway's.
+
+        The status phrase only, in the answer and the log: `message` may quote the request line (with its
+        query string), which is neither echoed back nor logged.
+        """
+        phrase = self.responses.get(code, ("Error",))[0]
+        self.log_error("%d %s", code, phrase)
+        body = json.dumps({"detail": f"{phrase}."}, separators=(",", ":")).encode()
+        self.send_response(code, phrase)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Type", "application/json")
+        for name, value in cors_headers(None):
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Logged by `_dispatch` instead."""

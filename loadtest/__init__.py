@@ -1,0 +1,1 @@
+"""Load and hostile-input runs against the local stack (`make load`, `make fuzz`)."""
