@@ -3,70 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
-
-
-@dataclass
-class Seeded:
-    """Every Postgres row seeded by a test, kept to compute each organization's expected answer."""
-
-    segments: dict[int, dict[str, Any]] = field(default_factory=dict)
-    activations: list[dict[str, Any]] = field(default_factory=list)
-    logs: list[dict[str, Any]] = field(default_factory=list)
-
-
-def iso(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def expected_activations(seeded: Seeded, org_id: int) -> list[dict[str, Any]]:
-    answer = []
-    for activation in sorted(seeded.activations, key=lambda a: a["id"]):
-        if activation["org_id"] != org_id:
-            continue
-        segment = seeded.segments[activation["segment_id"]]
-        same_org = segment["org_id"] == org_id
-        logs = sorted(
-            (log for log in seeded.logs if log["activation_id"] == activation["id"]),
-            key=lambda log: (log["synced_at"], log["id"]),
-            reverse=True,
-        )
-        recent = logs[:30]
-        successes = sum(1 for log in recent if log["status"] == "success")
-        rate = (
-            int((Decimal(100 * successes) / Decimal(len(recent))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-            if recent
-            else None
-        )
-        answer.append(
-            {
-                "id": activation["id"],
-                "segment_id": activation["segment_id"],
-                "segment_name": segment["name"] if same_org else None,
-                "connector_type": activation["connector_type"],
-                "status": activation["status"],
-                "last_synced_at": iso(activation["last_synced_at"]),
-                "last_error": activation["last_error"],
-                "member_count": segment["member_count"] if same_org else None,
-                "success_rate": rate,
-                "sync_logs": [
-                    {
-                        "status": log["status"],
-                        "user_count": log["user_count"],
-                        "error_message": log["error_message"],
-                        "synced_at": iso(log["synced_at"]),
-                    }
-                    for log in logs[:5]
-                ],
-            }
-        )
-    return answer
+from tests.reference import Seeded, expected_activations, iso
 
 
 class Seeder:

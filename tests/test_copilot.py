@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
+from tests.reference import expected_copilot
 
 MS = timedelta(milliseconds=1)
-
-
-def expected_copilot(requests: list[tuple[str, datetime]], now: datetime) -> dict[str, Any]:
-    today = now.date()
-    first = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=29)
-    per_day: dict[str, Counter[str]] = {}
-    for status, created_at in requests:
-        if first <= created_at <= now:
-            per_day.setdefault(created_at.date().isoformat(), Counter())[status] += 1
-    return {
-        "total": len(requests),
-        "daily": [
-            {"day": day, "success": counts["success"], "error": counts["error"]}
-            for day, counts in sorted(per_day.items())
-        ],
-    }
 
 
 def seed(db: Stores, ids: Iterator[int], now: datetime) -> dict[int, list[tuple[str, datetime]]]:

@@ -4,67 +4,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
 from itertools import combinations, pairwise
 
 import pytest
 
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
+from tests.reference import Membership, OverlapRows, expected_overlap, percent_half_up
 
-Membership = tuple[int, int, str, int, int]  # org_id, segment_id, profile_id, version, is_deleted
 MEMBERSHIP_COLUMNS = ["org_id", "segment_id", "profile_id", "version", "is_deleted"]
-
-
-@dataclass
-class OrgRows:
-    """Every row seeded for one organization, kept to compute the expected answer."""
-
-    org_id: int
-    segments: dict[int, tuple[str, bool]] = field(default_factory=dict)  # id -> (name, is_active)
-    inserts: list[list[Membership]] = field(default_factory=list)  # one ClickHouse insert each
-
-
-def current_members(memberships: list[Membership], org_id: int) -> dict[int, set[str]]:
-    """Per segment, the profiles whose newest version (the last inserted among equal ones) is not deleted."""
-    newest: dict[tuple[int, int, str], tuple[int, int]] = {}
-    for org, seg, profile, version, deleted in memberships:
-        key = (org, seg, profile)
-        if key not in newest or version >= newest[key][0]:
-            newest[key] = (version, deleted)
-    members: dict[int, set[str]] = {}
-    for (org, seg, profile), (_, deleted) in newest.items():
-        if org == org_id and not deleted:
-            members.setdefault(seg, set()).add(profile)
-    return members
-
-
-def percent_half_up(overlap: int, smaller: int) -> float:
-    return float((Decimal(overlap) * 100 / Decimal(smaller)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
-
-
-def expected_overlap(rows: OrgRows, memberships: list[Membership]) -> list[dict]:
-    members = current_members(memberships, rows.org_id)
-    active = sorted(seg for seg, (_, is_active) in rows.segments.items() if is_active)
-    pairs = []
-    for seg_a, seg_b in combinations(active, 2):
-        a, b = members.get(seg_a, set()), members.get(seg_b, set())
-        if a & b:
-            pairs.append((len(a & b), seg_a, seg_b, percent_half_up(len(a & b), min(len(a), len(b)))))
-    pairs.sort(key=lambda pair: (-pair[0], pair[1], pair[2]))
-    return [
-        {
-            "seg_a_id": seg_a,
-            "seg_a_name": rows.segments[seg_a][0],
-            "seg_b_id": seg_b,
-            "seg_b_name": rows.segments[seg_b][0],
-            "overlap": shared,
-            "overlap_pct": pct,
-        }
-        for shared, seg_a, seg_b, pct in pairs[:20]
-    ]
 
 
 @pytest.fixture
@@ -76,7 +25,7 @@ def unmerged(db: Stores) -> Iterator[Stores]:
     db.ch.command("SYSTEM START MERGES segment_memberships")
 
 
-def seed_org(db: Stores, rows: OrgRows) -> None:
+def seed_org(db: Stores, rows: OverlapRows) -> None:
     db.insert_pg("organizations", ["id", "name"], [[rows.org_id, f"Org {rows.org_id}"]])
     db.insert_pg(
         "segments",
@@ -125,7 +74,7 @@ def test_overlap_matches_the_contract_for_each_organization(
 ) -> None:
     db = unmerged
     rng = random.Random(20260502)
-    a, b = OrgRows(next(ids)), OrgRows(next(ids))
+    a, b = OverlapRows(next(ids)), OverlapRows(next(ids))
     # Ids not in creation order; 9 active segments (36 pairs: more than the top 20) and one inactive.
     a_segments = rng.sample([next(ids) for _ in range(10)], 10)
     a.segments = {seg: (f"Segment {seg}", True) for seg in a_segments[:9]}
@@ -154,7 +103,7 @@ def test_overlap_matches_the_contract_for_each_organization(
 
 
 def test_overlap_orders_ties_by_ids_and_cuts_at_20(db: Stores, ids: Iterator[int], now: datetime) -> None:
-    org = OrgRows(next(ids))
+    org = OverlapRows(next(ids))
     segment_ids = sorted(next(ids) for _ in range(8))
     org.segments = {seg: (f"Segment {n}", True) for n, seg in enumerate(segment_ids)}
     seed_org(db, org)
@@ -185,7 +134,7 @@ def test_overlap_orders_ties_by_ids_and_cuts_at_20(db: Stores, ids: Iterator[int
 
 
 def test_overlap_percentages_round_half_up(db: Stores, ids: Iterator[int], now: datetime) -> None:
-    org = OrgRows(next(ids))
+    org = OverlapRows(next(ids))
     big, medium, small, tiny = sorted(next(ids) for _ in range(4))
     org.segments = {big: ("Big", True), medium: ("Medium", True), small: ("Small", True), tiny: ("Tiny", True)}
     seed_org(db, org)
@@ -217,7 +166,7 @@ def test_overlap_pct_is_exact(case: tuple[int, int], expected_pct: float) -> Non
 
 
 def test_overlap_is_empty_with_fewer_than_two_active_segments(db: Stores, ids: Iterator[int], now: datetime) -> None:
-    org = OrgRows(next(ids))
+    org = OverlapRows(next(ids))
     active, inactive = next(ids), next(ids)
     org.segments = {active: ("Active", True), inactive: ("Inactive", False)}
     seed_org(db, org)
@@ -227,7 +176,7 @@ def test_overlap_is_empty_with_fewer_than_two_active_segments(db: Stores, ids: I
 
 def test_overlap_is_empty_when_no_current_member_is_shared(unmerged: Stores, ids: Iterator[int], now: datetime) -> None:
     db = unmerged
-    org = OrgRows(next(ids))
+    org = OverlapRows(next(ids))
     one, two, three = next(ids), next(ids), next(ids)
     org.segments = {one: ("One", True), two: ("Two", True), three: ("Three (empty)", True)}
     seed_org(db, org)
@@ -251,7 +200,7 @@ def test_overlap_of_an_organization_without_data_is_empty(db: Stores, ids: Itera
 def test_overlap_answers_with_and_without_trailing_slash(
     db: Stores, ids: Iterator[int], now: datetime, path: str
 ) -> None:
-    org = OrgRows(next(ids))
+    org = OverlapRows(next(ids))
     one, two = next(ids), next(ids)
     org.segments = {one: ("One", True), two: ("Two", True)}
     seed_org(db, org)

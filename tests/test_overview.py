@@ -3,78 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
+from tests.reference import OverviewRows, expected_overview, month_start
 
 MS = timedelta(milliseconds=1)
 
 
-@dataclass
-class OrgRows:
-    """Every row seeded for one organization, kept to compute the expected answer."""
-
-    org_id: int
-    segments: list[tuple[int, bool]] = field(default_factory=list)  # (id, is_active)
-    memberships: list[tuple[int, int, str, int, int]] = field(default_factory=list)  # org, seg, profile, ver, del
-    events: list[datetime] = field(default_factory=list)
-    credits: list[tuple[datetime, int]] = field(default_factory=list)
-    subscriptions: list[dict[str, Any]] = field(default_factory=list)
-    plans: dict[int, int] = field(default_factory=dict)  # plan id -> ai_credits_limit
-
-
-def month_start(day: date) -> datetime:
-    return datetime(day.year, day.month, 1, tzinfo=UTC)
-
-
-def expected_overview(rows: OrgRows, all_memberships: list[tuple[int, int, str, int, int]], now: datetime) -> dict:
-    today = now.date()
-    active = {seg for seg, is_active in rows.segments if is_active}
-    newest: dict[tuple[int, int, str], tuple[int, int]] = {}
-    for org, seg, profile, version, deleted in all_memberships:
-        key = (org, seg, profile)
-        if key not in newest or version >= newest[key][0]:
-            newest[key] = (version, deleted)
-    members = {
-        profile
-        for (org, seg, profile), (_, deleted) in newest.items()
-        if org == rows.org_id and seg in active and not deleted
-    }
-    first = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=29)
-    current = [
-        sub
-        for sub in rows.subscriptions
-        if sub["status"] in ("active", "trialing", "past_due") and sub["start"] <= today <= sub["end"]
-    ]
-    if current:
-        sub = max(current, key=lambda s: s["id"])
-        period = (
-            datetime.combine(sub["start"], datetime.min.time(), UTC),
-            datetime.combine(sub["end"] + timedelta(days=1), datetime.min.time(), UTC),
-        )
-        limit = rows.plans[sub["plan_id"]]
-    else:
-        start = month_start(today)
-        period = (start, month_start((start + timedelta(days=32)).date()))
-        limit = 0
-    return {
-        "segment_count": len(active),
-        "total_members": len(members),
-        "events_30d": sum(1 for ts in rows.events if first <= ts <= now),
-        "ai_credits_used": sum(credits for ts, credits in rows.credits if period[0] <= ts < period[1]),
-        "ai_credits_limit": limit,
-    }
-
-
-def seed(db: Stores, ids: Iterator[int], now: datetime) -> tuple[OrgRows, OrgRows, list]:
+def seed(db: Stores, ids: Iterator[int], now: datetime) -> tuple[OverviewRows, OverviewRows, list]:
     today = now.date()
     window_first = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=29)
-    a, b = OrgRows(next(ids)), OrgRows(next(ids))
+    a, b = OverviewRows(next(ids)), OverviewRows(next(ids))
     db.insert_pg("organizations", ["id", "name"], [[a.org_id, "Acme"], [b.org_id, "Globex"]])
 
     unlimited, starter = next(ids), next(ids)

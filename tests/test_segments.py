@@ -3,80 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
+from tests.reference import Segment, SegmentRows, expected_segments, midnight
 
 MS = timedelta(milliseconds=1)
 DAY = timedelta(days=1)
 
 
-@dataclass
-class Segment:
-    id: int
-    name: str
-    is_active: bool = True
-    member_count: int = 0
-    last_computed_at: datetime | None = None
-
-
-@dataclass
-class OrgRows:
-    """Every row seeded for one organization, kept to compute the expected answer."""
-
-    org_id: int
-    segments: list[Segment] = field(default_factory=list)
-
-
-def midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def expected_trend(
-    org_id: int, segment: Segment, history: list[tuple[int, int, datetime, int]], now: datetime
-) -> list[dict]:
-    """The contract read literally: walk the days and take the latest row at or before each day's end."""
-    rows = [(at, count) for org, seg, at, count in history if org == org_id and seg == segment.id and at <= now]
-    if segment.last_computed_at is None or not rows:
-        return []
-    today = now.date()
-    window_first = today - timedelta(days=29)
-    day = max(min(at for at, _ in rows).date(), window_first)
-    points = []
-    while day <= today:
-        end_of_day = midnight(day + DAY)
-        _, count = max((at, count) for at, count in rows if at < end_of_day)  # a tie in time: larger count
-        points.append({"day": day.isoformat(), "count": count})
-        day += DAY
-    return points if len(points) >= 2 else []
-
-
-def expected_segments(rows: OrgRows, history: list[tuple[int, int, datetime, int]], now: datetime) -> list[dict]:
-    return [
-        {
-            "id": seg.id,
-            "name": seg.name,
-            "member_count": seg.member_count,
-            "last_computed_at": iso(seg.last_computed_at),
-            "trend": expected_trend(rows.org_id, seg, history, now),
-        }
-        for seg in sorted(rows.segments, key=lambda s: s.id)
-        if seg.is_active
-    ]
-
-
-def seed(db: Stores, ids: Iterator[int], now: datetime) -> tuple[OrgRows, OrgRows, list]:
+def seed(db: Stores, ids: Iterator[int], now: datetime) -> tuple[SegmentRows, SegmentRows, list]:
     today = midnight(now.date())
     window_first = today - 29 * DAY
-    a, b = OrgRows(next(ids)), OrgRows(next(ids))
+    a, b = SegmentRows(next(ids)), SegmentRows(next(ids))
     db.insert_pg("organizations", ["id", "name"], [[a.org_id, "Acme"], [b.org_id, "Globex"]])
 
     # Ids out of insertion order, so the answer's `ORDER BY id` is visible.

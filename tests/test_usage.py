@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
+from tests.reference import UsageRows, expected_usage, midnight
 
 MS = timedelta(milliseconds=1)
 DAY = timedelta(days=1)
@@ -20,48 +20,6 @@ ENTERPRISE = {"name": "Enterprise", "tier": "enterprise", "limits": (-1, -1, -1,
 GROWTH = {"name": "Growth", "tier": "growth", "limits": (1000000, -1, 50, 1000)}
 
 
-@dataclass
-class OrgRows:
-    """Every row seeded for one organization, kept to compute its expected answer."""
-
-    org_id: int
-    plans: dict[int, dict[str, Any]] = field(default_factory=dict)
-    subscriptions: list[dict[str, Any]] = field(default_factory=list)
-    segments: list[bool] = field(default_factory=list)  # is_active of each
-    events: list[tuple[str, datetime]] = field(default_factory=list)  # (profile_id, timestamp)
-    credits: list[tuple[datetime, int]] = field(default_factory=list)
-
-
-def midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-def expected_usage(rows: OrgRows, now: datetime) -> dict[str, Any] | None:
-    today = now.date()
-    current = [
-        sub
-        for sub in rows.subscriptions
-        if sub["status"] in ("active", "trialing", "past_due") and sub["start"] <= today <= sub["end"]
-    ]
-    if not current:
-        return None
-    sub = max(current, key=lambda s: s["id"])
-    plan = rows.plans[sub["plan_id"]]
-    start, end = midnight(sub["start"]), midnight(sub["end"] + DAY)
-    events = [(profile, ts) for profile, ts in rows.events if start <= ts < end]
-    events_limit, users_limit, segments_limit, credits_limit = plan["limits"]
-    return {
-        "plan_name": plan["name"],
-        "plan_tier": plan["tier"],
-        "period_start": sub["start"].isoformat(),
-        "period_end": sub["end"].isoformat(),
-        "events": {"used": len(events), "limit": events_limit},
-        "users": {"used": len({profile for profile, _ in events}), "limit": users_limit},
-        "segments": {"used": sum(rows.segments), "limit": segments_limit},
-        "ai_credits": {"used": sum(c for ts, c in rows.credits if start <= ts < end), "limit": credits_limit},
-    }
-
-
 def seed_org(
     db: Stores,
     ids: Iterator[int],
@@ -69,10 +27,10 @@ def seed_org(
     *,
     profiles: tuple[str, ...] = ("p1", "p2", "p3"),
     segments: tuple[bool, ...] = (True, True, False),
-) -> OrgRows:
+) -> UsageRows:
     """An organization with `subscriptions` (status, first day, last day, plan) taking ids in that order,
     and events and credits around the boundaries of every subscription's period."""
-    rows = OrgRows(next(ids))
+    rows = UsageRows(next(ids))
     db.insert_pg("organizations", ["id", "name"], [[rows.org_id, f"Org {rows.org_id}"]])
     for status, start, end, plan in subscriptions:
         plan_id = next(ids)
