@@ -22,10 +22,10 @@ def main() -> None:
     name, event_file, result_file, *path = sys.argv[1:]
     sys.path[:0] = path
 
-    before = time.perf_counter()
+    before, cpu_before = time.perf_counter(), time.process_time()
     import app
 
-    imported = time.perf_counter()
+    imported, cpu_imported = time.perf_counter(), time.process_time()
 
     import json
 
@@ -50,6 +50,7 @@ def main() -> None:
         status = "allow"
     result = {
         "import_ms": (imported - before) * 1000,
+        "import_cpu_ms": (cpu_imported - cpu_before) * 1000,
         "first_ms": invocations[0],
         "second_ms": invocations[1],
         "clients_ms": clients_ms,

@@ -74,6 +74,8 @@ def test_deferred_packages_resolve_every_name_to_the_eager_object() -> None:
         """
         import json
         import analytics_common  # defers the two packages
+        import aws_lambda_powertools.utilities.data_classes.event_source
+        event_source_module = sys.modules["aws_lambda_powertools.utilities.data_classes.event_source"]
         from aws_lambda_powertools.event_handler import APIGatewayRestResolver, AppSyncResolver, content_types
         from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver as Rest
         from aws_lambda_powertools.event_handler.appsync import AppSyncResolver as AppSync
@@ -86,7 +88,9 @@ def test_deferred_packages_resolve_every_name_to_the_eager_object() -> None:
 
         same = [APIGatewayRestResolver is Rest, AppSyncResolver is AppSync, S3Event is RealS3Event,
                 SQSEvent is RealSQSEvent, content_types.APPLICATION_JSON == "application/json",
-                utilities.data_classes is data_classes, sys.modules[event_handler.__name__] is event_handler]
+                utilities.data_classes is data_classes, sys.modules[event_handler.__name__] is event_handler,
+                # a name that is also its submodule's name: the function, as the eager import leaves it
+                data_classes.event_source is event_source_module.event_source]
         # Names the real __init__ defines without a `from ... import`: it runs once, on demand.
         names = {"event_handler": sorted(event_handler.__all__), "data_classes": sorted(data_classes.__all__)}
         try:
@@ -108,7 +112,7 @@ def test_deferred_packages_resolve_every_name_to_the_eager_object() -> None:
         """,
         [],
     )
-    assert result["same"] == [True] * 7
+    assert result["same"] == [True] * 8
     assert result["names"] == eager
     assert "NoSuchName" in result["missing"]
 

@@ -2,8 +2,8 @@
 
 `aws_lambda_powertools.event_handler/__init__.py` imports every resolver (AppSync pulls in asyncio,
 Bedrock agents, VPC Lattice...), and `aws_lambda_powertools.utilities.data_classes/__init__.py` every
-event class of every AWS service: about 35 ms of a function's ~100 ms import (`make bench`), though
-a function uses one resolver and two or three event classes.
+event class of every AWS service: together ~50 ms of `import app` (`python -X importtime`), though a
+function uses one resolver and two or three event classes (BENCHMARKS.md, cold starts).
 
 `defer_package_init(name)` puts the package into `sys.modules` without running its `__init__`.
 Its submodules import as usual (`from aws_lambda_powertools.event_handler.api_gateway import ...`),
@@ -32,9 +32,9 @@ def reexports(package: str, source: str) -> dict[str, tuple[str, str]]:
     """{name: (module, name in that module)} of the `from ... import ...` statements of `source`."""
     found: dict[str, tuple[str, str]] = {}
     for origin, names in _REEXPORT.findall(source):
-        module = package + origin if origin.startswith(".") else origin
         if origin.startswith(".."):
             continue  # never used by the packages deferred here; resolved by the real __init__
+        module = package + origin if origin.startswith(".") else origin
         without_comments = " ".join(line.split("#", 1)[0] for line in names.strip("()").splitlines())
         for item in without_comments.split(","):
             words = item.split()
@@ -79,6 +79,11 @@ def defer_package_init(name: str) -> None:
     sys.modules[name] = module
     if parent is not None:
         setattr(parent, child, module)
+    # `from .event_source import event_source`: importing that submodule later would bind the
+    # package's attribute to the module, where the real __init__ leaves the function. Bound now.
+    for attr, (submodule, real_name) in names.items():
+        if submodule == f"{name}.{attr}":
+            setattr(module, attr, getattr(importlib.import_module(submodule), real_name))
 
 
 def defer_powertools_packages() -> None:
