@@ -2,7 +2,7 @@
 
 `aws_lambda_powertools.event_handler/__init__.py` imports every resolver (AppSync pulls in asyncio,
 Bedrock agents, VPC Lattice...), and `aws_lambda_powertools.utilities.data_classes/__init__.py` every
-event class of every AWS service: together ~50 ms of `import app` (`python -X importtime`), though a
+event class of every AWS service: together ~45 ms of `import app` (`python -X importtime`), though a
 function uses one resolver and two or three event classes (BENCHMARKS.md, cold starts).
 
 `defer_package_init(name)` puts the package into `sys.modules` without running its `__init__`.
