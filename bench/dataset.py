@@ -162,6 +162,7 @@ def build(anchor: datetime | None = None) -> dict[str, Any]:
         pg.run("ANALYZE")
     finally:
         pg.close()
+        ch.close()  # releases the chDB folder: bench.coldstart's fresh processes open it next
     manifest = {
         "version": DATASET_VERSION,
         "anchor": anchor.isoformat(),

@@ -33,13 +33,18 @@ SELECT
 
 # Current members come from FINAL (newest version wins, deleted rows drop out); the event
 # count is a range on the sort key (org_id, timestamp), so it reads only the window's granules.
+# Distinct profiles are counted as the groups of a GROUP BY on the profile_id string: exact (keys
+# are compared, not hashed) and ~15% less CPU than uniqExact(profile_id), which hashes every row
+# with SipHash128 and merges per-thread sets (`make bench`; BENCHMARKS.md has the alternatives).
 ACTIVITY_SQL = """
 SELECT
-    (SELECT uniqExact(profile_id)
-       FROM segment_memberships FINAL
-      WHERE org_id = {org_id:UInt64}
-        AND segment_id IN {segment_ids:Array(UInt64)}
-        AND is_deleted = 0) AS total_members,
+    (SELECT count()
+       FROM (SELECT 1
+               FROM segment_memberships FINAL
+              WHERE org_id = {org_id:UInt64}
+                AND segment_id IN {segment_ids:Array(UInt64)}
+                AND is_deleted = 0
+              GROUP BY profile_id)) AS total_members,
     (SELECT count()
        FROM events
       WHERE org_id = {org_id:UInt64}

@@ -6,11 +6,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from analytics_common.clickhouse import ClickHouseClient
-from analytics_common.clock import iso_utc, window_start
+from analytics_common.clock import window_start
 from analytics_common.postgres import PostgresClient
 
+# `last_computed_at` leaves Postgres formatted (UTC, whole seconds, like clock.iso_utc): parsing
+# a timestamptz in pg8000 and formatting it again cost ~15 us a segment, the SQL's own time.
 ACTIVE_SEGMENTS_SQL = """
-SELECT id, name, member_count, last_computed_at
+SELECT id,
+       name,
+       member_count,
+       to_char(last_computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS last_computed_at
 FROM segments
 WHERE org_id = :org_id AND is_active
 ORDER BY id
@@ -25,21 +30,29 @@ ORDER BY id
 # Two rows of one segment at the same millisecond are a tie the contract does not order: the larger
 # count wins, so the answer is stable. The (time, count) order is packed into one UInt128, because
 # argMax over a tuple compares generic values and takes twice as long (~20 ms at 200 segments).
+# A segment's points leave as one sorted array of ('YYYY-MM-DD', count) (ISO dates sort as text):
+# 200 rows instead of ~6000, and no date objects to build and format again in Python.
 TREND_SQL = """
-SELECT segment_id, day, count
+SELECT segment_id, arraySort(groupArray((toString(day), count))) AS points
 FROM (
-    SELECT
-        segment_id,
-        greatest(toDate(computed_at), {first_day:Date}) AS day,
-        argMax(member_count, bitShiftLeft(toUInt128(toUnixTimestamp64Milli(computed_at)), 64) + member_count) AS count
-    FROM segment_size_history
-    WHERE org_id = {org_id:UInt64}
-      AND segment_id IN {segment_ids:Array(UInt64)}
-      AND computed_at <= {now:DateTime64(3, 'UTC')}
-    GROUP BY segment_id, day
+    SELECT segment_id, day, count
+    FROM (
+        SELECT
+            segment_id,
+            greatest(toDate(computed_at), {first_day:Date}) AS day,
+            argMax(member_count, bitShiftLeft(toUInt128(toUnixTimestamp64Milli(computed_at)), 64) + member_count)
+                AS count
+        FROM segment_size_history
+        WHERE org_id = {org_id:UInt64}
+          AND segment_id IN {segment_ids:Array(UInt64)}
+          AND computed_at <= {now:DateTime64(3, 'UTC')}
+        GROUP BY segment_id, day
+    )
+    ORDER BY segment_id, day WITH FILL TO {today:Date} + 1 STEP 1
+    INTERPOLATE (count AS count)
 )
-ORDER BY segment_id, day WITH FILL TO {today:Date} + 1 STEP 1
-INTERPOLATE (count AS count)
+GROUP BY segment_id
+HAVING length(points) >= {min_points:UInt32}
 """
 
 MIN_TREND_POINTS = 2
@@ -54,7 +67,7 @@ def fetch_segments(pg: PostgresClient, ch: ClickHouseClient, org_id: int, now: d
             "id": segment_id,
             "name": name,
             "member_count": member_count,
-            "last_computed_at": iso_utc(last_computed_at),
+            "last_computed_at": last_computed_at,
             "trend": trends.get(segment_id, []),
         }
         for segment_id, name, member_count, last_computed_at in segments
@@ -73,8 +86,6 @@ def fetch_trends(
         first_day=first.date(),
         today=now.astimezone(UTC).date(),
         now=now,
+        min_points=MIN_TREND_POINTS,
     )
-    series: dict[int, list[dict[str, Any]]] = {}
-    for segment_id, day, count in rows:
-        series.setdefault(int(segment_id), []).append({"day": day.isoformat(), "count": int(count)})
-    return {segment_id: points for segment_id, points in series.items() if len(points) >= MIN_TREND_POINTS}
+    return {int(segment_id): [{"day": day, "count": count} for day, count in points] for segment_id, points in rows}

@@ -31,13 +31,24 @@ SELECT cs.plan_name,
 FROM current_subscription cs
 """  # noqa: S608 - composed of module constants only; values travel as parameters
 
-# A plain range on the sort key (org_id, timestamp): only the period's granules are read.
+# A plain range on the sort key (org_id, timestamp): only the period's granules are read. The count
+# needs only the timestamp column; distinct users are the groups of a GROUP BY on the profile_id
+# string: exact (keys compared, not hashed) and ~20% less CPU than uniqExact(profile_id) next to
+# count() in one pass (`make bench`; BENCHMARKS.md has the alternatives).
 EVENTS_SQL = """
-SELECT count() AS events, uniqExact(profile_id) AS users
-FROM events
-WHERE org_id = {org_id:UInt64}
-  AND timestamp >= {period_start:DateTime64(3, 'UTC')}
-  AND timestamp < {period_end:DateTime64(3, 'UTC')}
+SELECT
+    (SELECT count()
+       FROM events
+      WHERE org_id = {org_id:UInt64}
+        AND timestamp >= {period_start:DateTime64(3, 'UTC')}
+        AND timestamp < {period_end:DateTime64(3, 'UTC')}) AS events,
+    (SELECT count()
+       FROM (SELECT 1
+               FROM events
+              WHERE org_id = {org_id:UInt64}
+                AND timestamp >= {period_start:DateTime64(3, 'UTC')}
+                AND timestamp < {period_end:DateTime64(3, 'UTC')}
+              GROUP BY profile_id)) AS users
 """
 
 

@@ -1,0 +1,255 @@
+"""Alternative forms of the heavy ClickHouse queries, timed side by side on the bench dataset.
+
+    python -m bench.variants [--runs 7] [--tenants large,medium] [--only overview,usage]
+
+The record behind the choices in the query modules (and BENCHMARKS.md): for each query, the form
+in use ("in use") and the alternatives that were measured, each run in rounds (one run of every
+form per round, so load drifts hit all alike) straight through clickhouse-connect. Prints the
+median and minimum wall time, the median CPU time of this process (chDB runs in it), and whether
+each form's answer equals the form in use. A form marked "inexact" may differ on hash collisions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bench import dataset
+
+MEMBERS = "org_id = {org_id:UInt64} AND segment_id IN {segment_ids:Array(UInt64)}"
+PERIOD = (
+    "org_id = {org_id:UInt64} AND timestamp >= {period_start:DateTime64(3, 'UTC')}"
+    " AND timestamp < {period_end:DateTime64(3, 'UTC')}"
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    sql: str
+    note: str = ""
+    segment_numbers: bool = False  # overlap: segments as positions in segment_ids, not ids
+
+
+def comparable(query: str, variant: Variant, answer: Any, params: dict[str, Any]) -> Any:
+    """Overlap answers as ({segment id: size}, [(id a, id b, shared)]); others as they are."""
+    if query != "overlap" or variant.note == "a part":
+        return answer
+    (diagonal, top), ids = answer[0], params["segment_ids"]
+    number = (lambda n: ids[int(n)]) if variant.segment_numbers else int
+    return {number(a): int(n) for a, _, n in diagonal}, [(number(a), number(b), int(n)) for a, b, n in top]
+
+
+def overview_variants() -> list[Variant]:
+    final = f"FROM segment_memberships FINAL WHERE {MEMBERS} AND is_deleted = 0"
+    groups = f"SELECT count() FROM (SELECT 1 {final} GROUP BY profile_id)"
+    return [
+        Variant("GROUP BY profile_id, count groups", groups, "in use"),
+        Variant("uniqExact(profile_id)", f"SELECT uniqExact(profile_id) {final}", "before"),
+        Variant(
+            "count(DISTINCT) rewritten to GROUP BY",
+            f"SELECT count(DISTINCT profile_id) {final} SETTINGS count_distinct_optimization = 1",
+        ),
+        Variant("SELECT DISTINCT, count", f"SELECT count() FROM (SELECT DISTINCT profile_id {final})"),
+        Variant(
+            "argMax per (segment, profile), no FINAL",
+            "SELECT uniqExact(profile_id) FROM (SELECT profile_id, argMax(is_deleted, version) AS deleted"
+            f" FROM segment_memberships WHERE {MEMBERS} GROUP BY segment_id, profile_id HAVING deleted = 0)",
+        ),
+        Variant(
+            "argMax in order (optimize_aggregation_in_order)",
+            "SELECT count() FROM (SELECT profile_id FROM (SELECT profile_id FROM segment_memberships"
+            f" WHERE {MEMBERS} GROUP BY org_id, segment_id, profile_id HAVING argMax(is_deleted, version) = 0)"
+            " GROUP BY profile_id) SETTINGS optimize_aggregation_in_order = 1",
+        ),
+        Variant(
+            "PREWHERE on the sort key",
+            "SELECT count() FROM (SELECT 1 FROM segment_memberships FINAL"
+            f" PREWHERE {MEMBERS} WHERE is_deleted = 0 GROUP BY profile_id)",
+        ),
+        Variant("enable_vertical_final = 0", f"{groups} SETTINGS enable_vertical_final = 0"),
+        Variant(
+            "do_not_merge_across_partitions_select_final",
+            f"{groups} SETTINGS do_not_merge_across_partitions_select_final = 1",
+        ),
+        Variant("max_threads = 1", f"{groups} SETTINGS max_threads = 1"),
+        Variant("max_threads = 4", f"{groups} SETTINGS max_threads = 4, max_final_threads = 4"),
+        Variant(
+            "uniqExact(murmurHash3_128) as UInt128",
+            f"SELECT uniqExact(reinterpretAsUInt128(murmurHash3_128(profile_id))) {final}",
+            "inexact",
+        ),
+        Variant("uniqExact(cityHash64)", f"SELECT uniqExact(cityHash64(profile_id)) {final}", "inexact"),
+        Variant("FINAL alone (count rows)", f"SELECT count() {final}", "a part"),
+    ]
+
+
+def usage_variants() -> list[Variant]:
+    events = f"FROM events WHERE {PERIOD}"
+    count = f"SELECT count() {events}"
+    return [
+        Variant(
+            "count(); GROUP BY profile_id, count groups",
+            f"SELECT ({count}), (SELECT count() FROM (SELECT 1 {events} GROUP BY profile_id))",
+            "in use",
+        ),
+        Variant(
+            "count(), uniqExact(profile_id) in one pass", f"SELECT count(), uniqExact(profile_id) {events}", "before"
+        ),
+        Variant(
+            "GROUP BY profile_id with count() per group",
+            f"SELECT sum(c), count() FROM (SELECT profile_id, count() AS c {events} GROUP BY profile_id)",
+        ),
+        Variant(
+            "count(); SELECT DISTINCT", f"SELECT ({count}), (SELECT count() FROM (SELECT DISTINCT profile_id {events}))"
+        ),
+        Variant(
+            "count(DISTINCT) rewritten to GROUP BY",
+            f"SELECT count(), count(DISTINCT profile_id) {events} SETTINGS count_distinct_optimization = 1",
+        ),
+        Variant(
+            "uniqExact(toUUIDOrZero) (UUID-shaped ids only)",
+            f"SELECT count(), uniqExact(toUUIDOrZero(profile_id)) {events}",
+            "inexact",
+        ),
+        Variant(
+            "uniqExact(murmurHash3_128) as UInt128",
+            f"SELECT count(), uniqExact(reinterpretAsUInt128(murmurHash3_128(profile_id))) {events}",
+            "inexact",
+        ),
+        Variant("uniqExact(cityHash64)", f"SELECT count(), uniqExact(cityHash64(profile_id)) {events}", "inexact"),
+        Variant("read only (count, sum of lengths)", f"SELECT count(), sum(length(profile_id)) {events}", "a part"),
+    ]
+
+
+def overlap_variants() -> list[Variant]:
+    from functions.overlap.overlap_queries import OVERLAP_SQL
+
+    before = """
+SELECT
+    arrayFilter(p -> p.1 = p.2, pairs) AS diagonal,
+    arraySlice(arraySort(p -> (-p.3, p.1, p.2), arrayFilter(p -> p.1 < p.2, pairs)), 1, {top:UInt32}) AS top
+FROM (
+    SELECT groupArray((seg_a, seg_b, shared)) AS pairs
+    FROM (
+        SELECT seg_a, seg_b, count() AS shared
+        FROM (
+            SELECT groupArray(segment_id) AS segs
+            FROM segment_memberships FINAL
+            WHERE org_id = {org_id:UInt64} AND segment_id IN {segment_ids:Array(UInt64)} AND is_deleted = 0
+            GROUP BY profile_id
+        )
+        ARRAY JOIN segs AS seg_a
+        ARRAY JOIN arrayFilter(s -> s >= seg_a, segs) AS seg_b
+        GROUP BY seg_a, seg_b
+    )
+)
+"""
+    final = f"FROM segment_memberships FINAL WHERE {MEMBERS} AND is_deleted = 0"
+    murmur = "GROUP BY reinterpretAsUInt128(murmurHash3_128(profile_id))"
+    return [
+        Variant("dense UInt32 numbers, UInt64 pair keys", OVERLAP_SQL, "in use", segment_numbers=True),
+        Variant("(seg_a, seg_b) ids, two ARRAY JOINs", before, "before"),
+        Variant(
+            "dense numbers, two ARRAY JOINs",
+            OVERLAP_SQL.replace("arraySort(groupArray(", "(groupArray(").replace(
+                """ARRAY JOIN arrayFlatten(arrayMap((a, i) -> arrayMap(b -> bitOr(bitShiftLeft(toUInt64(a), 32), b),
+                                                            arraySlice(segs, i)),
+                                         segs, arrayEnumerate(segs))) AS pair
+        GROUP BY pair""",
+                """ARRAY JOIN segs AS a
+        ARRAY JOIN arrayFilter(s -> s >= a, segs) AS b
+        GROUP BY bitOr(bitShiftLeft(toUInt64(a), 32), b) AS pair""",
+            ),
+            segment_numbers=True,
+        ),
+        Variant(
+            "grouped by murmurHash3_128 as UInt128",
+            OVERLAP_SQL.replace("GROUP BY profile_id", murmur),
+            "inexact",
+            segment_numbers=True,
+        ),
+        Variant(
+            "grouped by cityHash64",
+            OVERLAP_SQL.replace("GROUP BY profile_id", "GROUP BY cityHash64(profile_id)"),
+            "inexact",
+            segment_numbers=True,
+        ),
+        Variant(
+            "FINAL + GROUP BY profile_id alone",
+            f"SELECT count() FROM (SELECT groupArray(segment_id) {final} GROUP BY profile_id)",
+            "a part",
+        ),
+        Variant("FINAL alone (count rows)", f"SELECT count() {final}", "a part"),
+    ]
+
+
+VARIANTS = {"overview": overview_variants, "usage": usage_variants, "overlap": overlap_variants}
+
+
+def parameters(query: str, manifest: dict[str, Any], label: str) -> dict[str, Any]:
+    from analytics_common.postgres import postgres_client
+    from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL, period_bounds
+
+    org_id = manifest["tenants"][label]["org_id"]
+    pg = postgres_client()
+    segment_ids = [
+        row[0]
+        for row in pg.run("SELECT id FROM segments WHERE org_id = :org_id AND is_active ORDER BY id", org_id=org_id)
+    ]
+    now = datetime.fromisoformat(manifest["anchor"])
+    if query == "usage":
+        row = pg.run(CURRENT_SUBSCRIPTION_SQL, org_id=org_id, today=now.astimezone(UTC).date())[0]
+        start, end = period_bounds(row[1], row[2])
+        return {"org_id": org_id, "period_start": start, "period_end": end}
+    return {"org_id": org_id, "segment_ids": segment_ids, "top": 20}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7, help="rounds (one run of every form each)")
+    parser.add_argument("--tenants", default="large", help="comma-separated bench tenants")
+    parser.add_argument("--only", default="", help="comma-separated queries: overview, usage, overlap")
+    args = parser.parse_args(argv)
+    from bench.run import load_average, prepare_stores
+
+    manifest = prepare_stores(rebuild=False)
+    import clickhouse_connect
+
+    ch = clickhouse_connect.get_client(dsn=dataset.clickhouse_url())
+    print(f"Load average at start: {load_average()}")
+    for query in [name for name in args.only.split(",") if name] or list(VARIANTS):
+        for label in args.tenants.split(","):
+            params = parameters(query, manifest, label)
+            variants = VARIANTS[query]()
+            walls: dict[str, list[float]] = {v.label: [] for v in variants}
+            cpus: dict[str, list[float]] = {v.label: [] for v in variants}
+            answers: dict[str, Any] = {}
+            for _ in range(args.runs):
+                for variant in variants:
+                    started, cpu_started = time.perf_counter(), time.process_time()
+                    rows = ch.query(variant.sql, parameters=params).result_rows
+                    walls[variant.label].append(time.perf_counter() - started)
+                    cpus[variant.label].append(time.process_time() - cpu_started)
+                    answers[variant.label] = comparable(query, variant, rows, params)
+            reference = answers[variants[0].label]
+            print(f"\n{query}, tenant {label} ({args.runs} rounds)")
+            print(f"{'form':<50}{'median':>8}{'min':>8}{'cpu':>8}  same answer")
+            for variant in variants:
+                same = "-" if variant.note == "a part" else ("yes" if answers[variant.label] == reference else "NO")
+                print(
+                    f"{variant.label:<50}{statistics.median(walls[variant.label]):>7.3f}s"
+                    f"{min(walls[variant.label]):>7.3f}s{statistics.median(cpus[variant.label]):>7.3f}s  {same:<4}"
+                    f"{variant.note}",
+                    flush=True,
+                )
+    print(f"\nLoad average at the end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
