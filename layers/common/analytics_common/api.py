@@ -28,6 +28,13 @@ def error_response(status: int, detail: str, headers: Mapping[str, str] | None =
     return Response(status_code=status, content_type=JSON, body={"detail": detail}, headers=dict(headers or {}))
 
 
+def json_text(data: Any) -> str:
+    """Compact JSON of plain data (orjson: several times faster than `json` on the large answers)."""
+    import orjson
+
+    return orjson.dumps(data).decode()
+
+
 def cors_config() -> CORSConfig:
     """CORS for the browser frontend: `CORS_ALLOWED_ORIGINS` is a comma-separated list (default `*`)."""
     origins = [o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "*").split(",") if o.strip()] or ["*"]
@@ -44,7 +51,7 @@ class AnalyticsResolver(APIGatewayRestResolver):
     """APIGatewayRestResolver that knows its paths (for 405) and writes one access-log line a request."""
 
     def __init__(self, logger: Logger) -> None:
-        super().__init__(cors=cors_config())
+        super().__init__(cors=cors_config(), serializer=json_text)
         self.logger = logger
         self.known_paths: set[str] = set()
 
