@@ -223,7 +223,9 @@ class FakeMonotonic:
 # ---- logs ----
 
 
-class _Collector(logging.Handler):
+class LogCollector(logging.Handler):
+    """Each record as formatted (traceback included) and as its raw fields (message arguments, extras)."""
+
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
@@ -237,8 +239,8 @@ class _Collector(logging.Handler):
 def captured_log_lines() -> Iterator[list[str]]:
     """Every log record at any level while the block runs: the formatted line, traceback and extras."""
     app_logger = function_module("authorizer").logger
-    collector = _Collector()
-    powertools_lines = _Collector()
+    collector = LogCollector()
+    powertools_lines = LogCollector()
     powertools_lines.setFormatter(app_logger.registered_formatter)
     root = logging.getLogger()
     old_root_level, old_app_level = root.level, app_logger.log_level

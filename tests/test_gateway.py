@@ -22,7 +22,6 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,12 +36,12 @@ from devstack import demo_data, gateway, run
 from devstack.gateway import (
     LocalGateway,
     load_template,
-    make_server,
     method_arn,
     policy_allows,
     read_api,
 )
 from tests.conftest import Stores
+from tests.gateway_support import serving
 from tests.lambda_support import api_event, invoke_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,19 +101,6 @@ def authorizer_override() -> dict[str, Callable[..., Any]]:
 
 
 # ---------------------------------------------------------------------------- HTTP helpers
-
-
-@contextmanager
-def serving(gateway: LocalGateway) -> Iterator[str]:
-    server = make_server(gateway, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server.url
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def http(

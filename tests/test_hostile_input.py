@@ -15,7 +15,6 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -26,7 +25,7 @@ from devstack import demo_data, run
 from devstack.gateway import LocalGateway
 from loadtest.common import Endpoint, available_endpoints
 from tests.conftest import Stores
-from tests.test_gateway import serving
+from tests.gateway_support import load_small_demo, serving, use_demo_stack
 
 DATABASE = "hostile_demo"
 JWT_SECRET = "hostile-input-secret-0123456789abcdef01"
@@ -86,29 +85,12 @@ class Site:
 
 @pytest.fixture(scope="module")
 def hostile_demo(session_stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> demo_data.LoadResult:
-    chdb_dir = Path(urlsplit(session_stores.clickhouse_url).path)
-    return demo_data.ensure_loaded(
-        admin_url=session_stores.database_url,
-        clickhouse_url=f"chdb://{chdb_dir}?database={DATABASE}",
-        database=DATABASE,
-        marker=tmp_path_factory.mktemp("hostile") / "demo-data.json",
-        now=datetime.now(UTC),
-        demo_api_key=DEMO_KEY,
-        scale=0.02,
-    )
+    return load_small_demo(session_stores, DATABASE, tmp_path_factory.mktemp("hostile"), DEMO_KEY)
 
 
 @pytest.fixture
 def site(hostile_demo: demo_data.LoadResult, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    monkeypatch.setenv("DATABASE_URL", hostile_demo.database_url)
-    monkeypatch.setenv("CLICKHOUSE_URL", hostile_demo.clickhouse_url)
-    monkeypatch.setenv("JWT_SECRET", JWT_SECRET)
-    monkeypatch.setenv("JWT_ALGORITHMS", "HS256")
-    monkeypatch.setenv("FRONTEND_USAGE_KEY", "hostile-usage-key")
-    for name in ("DATABASE_SECRET_ARN", "CLICKHOUSE_SECRET_ARN", "JWT_SECRET_ARN", "JWT_ISSUER", "JWT_AUDIENCE"):
-        monkeypatch.delenv(name, raising=False)
-    postgres_client.cache_clear()
-    clickhouse_client.cache_clear()
+    use_demo_stack(monkeypatch, hostile_demo, JWT_SECRET, "hostile-usage-key")
     now = datetime.now(UTC)
     jwt, other_jwt = run.demo_jwt(JWT_SECRET, now, org_id=ORG), run.demo_jwt(JWT_SECRET, now, org_id=OTHER_ORG)
     try:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -26,7 +24,7 @@ from loadtest.common import (
 )
 from loadtest.load import run_load
 from tests.conftest import Stores
-from tests.test_gateway import serving
+from tests.gateway_support import load_small_demo, serving, use_demo_stack
 
 DATABASE = "load_smoke_demo"
 JWT_SECRET = "load-smoke-secret-0123456789abcdef0123"
@@ -35,29 +33,12 @@ DEMO_KEY = demo_data.new_api_key()
 
 @pytest.fixture(scope="module")
 def smoke_demo(session_stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> demo_data.LoadResult:
-    chdb_dir = Path(urlsplit(session_stores.clickhouse_url).path)
-    return demo_data.ensure_loaded(
-        admin_url=session_stores.database_url,
-        clickhouse_url=f"chdb://{chdb_dir}?database={DATABASE}",
-        database=DATABASE,
-        marker=tmp_path_factory.mktemp("load-smoke") / "demo-data.json",
-        now=datetime.now(UTC),
-        demo_api_key=DEMO_KEY,
-        scale=0.02,
-    )
+    return load_small_demo(session_stores, DATABASE, tmp_path_factory.mktemp("load-smoke"), DEMO_KEY)
 
 
 @pytest.fixture
 def gateway_url(smoke_demo: demo_data.LoadResult, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("DATABASE_URL", smoke_demo.database_url)
-    monkeypatch.setenv("CLICKHOUSE_URL", smoke_demo.clickhouse_url)
-    monkeypatch.setenv("JWT_SECRET", JWT_SECRET)
-    monkeypatch.setenv("JWT_ALGORITHMS", "HS256")
-    monkeypatch.setenv("FRONTEND_USAGE_KEY", "load-smoke-usage-key")
-    for name in ("DATABASE_SECRET_ARN", "CLICKHOUSE_SECRET_ARN", "JWT_SECRET_ARN", "JWT_ISSUER", "JWT_AUDIENCE"):
-        monkeypatch.delenv(name, raising=False)
-    postgres_client.cache_clear()
-    clickhouse_client.cache_clear()
+    use_demo_stack(monkeypatch, smoke_demo, JWT_SECRET, "load-smoke-usage-key")
     try:
         with serving(LocalGateway()) as url:
             yield url

@@ -39,7 +39,7 @@ from moto import mock_aws
 
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.postgres import postgres_client
-from tests.authorizer_support import authorizer_event
+from tests.authorizer_support import LogCollector, authorizer_event
 from tests.conftest import Stores
 from tests.fault_support import Tenants, endpoint_names, free_port, seed_tenants
 from tests.lambda_support import FakeLambdaContext, api_event, function_module
@@ -55,22 +55,10 @@ REGION = "eu-west-1"
 # ---- capturing every log line ----
 
 
-class _Collector(logging.Handler):
-    """Each record as formatted (traceback included) and as its raw fields (message arguments, extras)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-        self.lines.append(repr(record.__dict__))
-
-
 @dataclass
 class CapturedLogs:
     json_stream: io.StringIO = field(default_factory=io.StringIO)
-    collector: _Collector = field(default_factory=_Collector)
+    collector: LogCollector = field(default_factory=LogCollector)
 
     def json_lines(self) -> list[dict[str, Any]]:
         """The functions' Powertools lines, exactly as Lambda would write them to CloudWatch."""

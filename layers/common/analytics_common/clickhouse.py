@@ -36,20 +36,20 @@ class ClickHouseClient:
         self._client: Client | None = None
 
     def rows(self, sql: str, **parameters: Any) -> Sequence[Sequence[Any]]:
-        from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+        with timing.measure("ch"):
+            if self._client is None:
+                self._client = self._open_driver()  # the first query imports clickhouse-connect and connects
+            from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-        try:
-            with timing.measure("ch"):
-                if self._client is None:
-                    self._client = self._open_driver()
+            try:
                 return self._client.query(sql, parameters=parameters).result_rows
-        except OperationalError as exc:
-            raise _store_error(exc) from exc
-        except DatabaseError as exc:
-            code = _error_code(str(exc))
-            if code in TIMEOUT_ERROR_CODES:
-                raise StoreTimeout("Analytics store query timed out.") from exc
-            raise
+            except OperationalError as exc:
+                raise _store_error(exc) from exc
+            except DatabaseError as exc:
+                code = _error_code(str(exc))
+                if code in TIMEOUT_ERROR_CODES:
+                    raise StoreTimeout("Analytics store query timed out.") from exc
+                raise
 
     def row(self, sql: str, **parameters: Any) -> Sequence[Any]:
         return self.rows(sql, **parameters)[0]
