@@ -177,8 +177,8 @@ def report(found: list[Target]) -> None:
     print("import: `import app` (wall; cpu: its CPU time, less inflated by other load), x floor: over the")
     print("Logger-only handler's. first: the first invocation (tenant small-0), of which clients: creating the")
     print("store client objects (they connect on their first statement), stores: its Server-Timing (driver imports,")
-    print("connections, statements; locally ClickHouse's connection is starting chDB), ours: the rest. warm: the second")
-    print("invocation. process: the whole process, interpreter start to exit.")
+    print("connections, statements; locally ClickHouse's connection is starting chDB), ours: the rest.")
+    print("warm: the second invocation. process: the whole process, interpreter start to exit.")
     print(
         f"\n{'function':<20}{'import':>12}{'cpu':>5}{'x floor':>13}{'first':>12}{'clients':>8}{'stores':>7}"
         f"{'ours':>5}{'warm':>6}{'process':>12}  budget"
