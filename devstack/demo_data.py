@@ -314,6 +314,12 @@ API_KEY_SECRET_ALPHABET = string.ascii_letters + string.digits + "-_"
 # ---------------------------------------------------------------------------- API keys
 
 
+# The key in events/authorizer.json, so `sam local invoke AuthorizerFunction -e events/authorizer.json`
+# against the demo database is allowed. It is in the repository: a local demo key, never deployed.
+SAMPLE_EVENT_API_KEY = "pa_demo0001_DemoOnlyKeyForLocalInvokeNeverDeploy0000"
+SAMPLE_EVENT_KEY_NAME = "Sample event key (events/authorizer.json)"
+
+
 def new_api_key(rng: Random | None = None) -> str:
     """`pa_<8 lowercase alnum>_<40 URL-safe chars>`; random from `secrets` unless an `rng` is given."""
     choice = rng.choice if rng is not None else secrets.choice
@@ -439,9 +445,12 @@ def _api_keys(
 ) -> None:
     names = list(org.extra_api_keys)
     if org.id == DEMO_ORG_ID:
-        names.insert(0, "Local demo key")
+        names[:0] = ["Local demo key", SAMPLE_EVENT_KEY_NAME]
     for name in names:
-        key = demo_api_key if name == "Local demo key" and demo_api_key else new_api_key(rng)
+        if name == SAMPLE_EVENT_KEY_NAME:
+            key = SAMPLE_EVENT_API_KEY
+        else:
+            key = demo_api_key if name == "Local demo key" and demo_api_key else new_api_key(rng)
         created = max(org_created, now - timedelta(days=rng.uniform(20, 200)))
         expires_at = now - timedelta(days=3) if "expired" in name else None
         revoked_at = now - timedelta(days=10) if "revoked" in name else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from tests.conftest import Stores
 NOW = datetime(2026, 5, 2, 14, 32, 7, tzinfo=UTC)
 DEMO_KEY = "pa_demo0key_" + "k" * 40
 SMALL = 0.02
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +256,26 @@ def test_stores_hold_what_the_generator_made(target: dict[str, Any], small: Demo
     assert {seg_id: count for seg_id, count, _ in segments if count} == finals
     assert keys[0] == ["demo0key", demo_data.api_key_hash(DEMO_KEY), None]
     assert last_log == max(row[5] for row in small.postgres["activation_sync_logs"])
+
+
+def test_the_sample_authorizer_event_is_allowed_against_the_demo_data(
+    target: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analytics_common.postgres import postgres_client
+    from tests.authorizer_support import authorize
+
+    loaded = demo_data.ensure_loaded(**target)
+    event = json.loads((ROOT / "events" / "authorizer.json").read_text())
+    assert event["headers"]["Authorization"] == f"Bearer {demo_data.SAMPLE_EVENT_API_KEY}"
+    monkeypatch.setenv("DATABASE_URL", loaded.database_url)
+    monkeypatch.setenv("FRONTEND_USAGE_KEY", "sample-usage-key")
+    monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
+    postgres_client.cache_clear()
+    try:
+        decision = authorize(event)
+    finally:
+        postgres_client.cache_clear()
+    assert decision["context"]["org_id"] == str(demo_data.DEMO_ORG_ID)
+    assert decision["context"]["auth_type"] == "api_key"
+    assert decision["usageIdentifierKey"] == demo_data.SAMPLE_EVENT_API_KEY
+    assert decision["policyDocument"]["Statement"][0]["Effect"] == "Allow"
