@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from analytics_common.tenancy import parse_org_id
+
 AUTHORIZATION_HEADER = "authorization"
 BEARER_SCHEME = "bearer"
 MAX_TOKEN_LENGTH = 8192
 # RFC 6750 b64token: what a bearer token may consist of (JWTs and API keys both fit).
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-MAX_ORG_ID = 2**63 - 1  # organizations.id is a bigint
 
 
 class InvalidCredentials(Exception):
@@ -79,14 +80,7 @@ def bearer_token(header: str | None) -> str:
 
 def organization_id(value: object) -> int:
     """A positive integer, or a string of ASCII digits, that fits organizations.id; else InvalidCredentials."""
-    if isinstance(value, bool):
-        raise InvalidCredentials("org_id is not an integer")
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
-        number = int(value)
-    else:
-        raise InvalidCredentials("org_id is not an integer")
-    if not 0 < number <= MAX_ORG_ID:
-        raise InvalidCredentials("org_id out of range")
+    number = parse_org_id(value)
+    if number is None:
+        raise InvalidCredentials("org_id is not a valid organization id")
     return number

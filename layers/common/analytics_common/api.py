@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from analytics_common import timing
 from analytics_common.errors import ApiError, Forbidden
 from analytics_common.logs import use_json_logs_for_the_layer
+from analytics_common.tenancy import parse_org_id
 
 JSON = content_types.APPLICATION_JSON
 
@@ -117,15 +118,10 @@ def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def caller_org_id(app: APIGatewayRestResolver) -> int:
     """The caller's organization from the authorizer context; 403 if it is not a valid id."""
-    org_id = authorizer_context(app.current_event.raw_event).get("org_id")
-    if isinstance(org_id, int) and not isinstance(org_id, bool):
-        org_id = str(org_id)
-    if not isinstance(org_id, str) or not org_id.isascii() or not org_id.isdigit():
+    org_id = parse_org_id(authorizer_context(app.current_event.raw_event).get("org_id"))
+    if org_id is None:
         raise Forbidden("Forbidden.")
-    value = int(org_id)
-    if not 0 < value < 2**63:
-        raise Forbidden("Forbidden.")
-    return value
+    return org_id
 
 
 def create_app(logger: Logger) -> AnalyticsResolver:
