@@ -8,7 +8,7 @@ from typing import Any
 from analytics_common.clickhouse import ClickHouseClient
 from analytics_common.clock import window_start
 from analytics_common.postgres import PostgresClient
-from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL
+from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL, credits_used_sql
 
 # The current subscription (SPEC /usage/) picks the credit period and limit; without one,
 # the calendar month of today and a limit of 0. Active segment ids feed the ClickHouse side.
@@ -23,11 +23,7 @@ WITH current_subscription AS ({CURRENT_SUBSCRIPTION_SQL}), credit_period AS (
 )
 SELECT
     ARRAY(SELECT id FROM segments WHERE org_id = :org_id AND is_active ORDER BY id) AS active_segment_ids,
-    (SELECT COALESCE(SUM(c.credits), 0)
-       FROM copilot_requests c, credit_period cp
-      WHERE c.org_id = :org_id
-        AND c.created_at >= cp.first_day::timestamp AT TIME ZONE 'UTC'
-        AND c.created_at < (cp.last_day + 1)::timestamp AT TIME ZONE 'UTC') AS ai_credits_used,
+    (SELECT {credits_used_sql("cp")} FROM credit_period cp) AS ai_credits_used,
     COALESCE((SELECT ai_credits_limit FROM current_subscription), 0) AS ai_credits_limit
 """  # noqa: S608 - composed of module constants only; values travel as parameters
 

@@ -8,7 +8,7 @@ from typing import Any
 from analytics_common.clickhouse import ClickHouseClient
 from analytics_common.errors import NotFound
 from analytics_common.postgres import PostgresClient
-from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL, period_bounds
+from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL, credits_used_sql, period_bounds
 
 # One Postgres round trip: the current subscription with its plan, the active segments now, and the
 # credits spent in the period. No row: the organization has no current subscription.
@@ -23,11 +23,7 @@ SELECT cs.plan_name,
        cs.segments_limit,
        cs.ai_credits_limit,
        (SELECT count(*) FROM segments WHERE org_id = :org_id AND is_active) AS active_segments,
-       (SELECT COALESCE(SUM(c.credits), 0)
-          FROM copilot_requests c
-         WHERE c.org_id = :org_id
-           AND c.created_at >= cs.first_day::timestamp AT TIME ZONE 'UTC'
-           AND c.created_at < (cs.last_day + 1)::timestamp AT TIME ZONE 'UTC') AS credits_used
+       {credits_used_sql("cs")} AS credits_used
 FROM current_subscription cs
 """  # noqa: S608 - composed of module constants only; values travel as parameters
 

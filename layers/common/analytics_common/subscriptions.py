@@ -37,6 +37,17 @@ CURRENT_SUBSCRIPTION_SQL = """
 """
 
 
+def credits_used_sql(period: str) -> str:
+    """A scalar subquery: the copilot credits of `:org_id` spent in the period of the row `period`
+    (a CTE or FROM alias with `first_day` and `last_day`), from 00:00 UTC of `first_day` to 00:00 UTC
+    of the day after `last_day`. The one reading of "credits used" for /overview/ and /usage/."""
+    return f"""(SELECT COALESCE(SUM(c.credits), 0)
+          FROM copilot_requests c
+         WHERE c.org_id = :org_id
+           AND c.created_at >= {period}.first_day::timestamp AT TIME ZONE 'UTC'
+           AND c.created_at < ({period}.last_day + 1)::timestamp AT TIME ZONE 'UTC')"""  # noqa: S608 - an alias
+
+
 def period_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
     """[00:00 UTC of `first_day`, 00:00 UTC of the day after `last_day`): a half-open range."""
     return day_start(first_day), day_start(last_day + timedelta(days=1))
