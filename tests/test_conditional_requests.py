@@ -22,6 +22,7 @@ def test_ok_responses_carry_a_strong_etag_and_a_304_answers_a_match(
     assert first["statusCode"] == 200
     assert headers["ETag"] == ['"' + hashlib.sha256(first["body"].encode()).hexdigest()[:32] + '"']
     assert headers["Cache-Control"] == ["private, max-age=60"]
+    assert headers["Vary"] == ["Authorization, Accept-Encoding"]
     assert re.fullmatch(r"pg;dur=\d+\.\d, ch;dur=\d+\.\d", headers["Server-Timing"][0])
 
     etag = headers["ETag"][0]
@@ -30,6 +31,7 @@ def test_ok_responses_carry_a_strong_etag_and_a_304_answers_a_match(
         assert again["statusCode"] == 304, if_none_match
         assert again["body"] == ""
         assert again["multiValueHeaders"]["ETag"] == [etag]
+        assert again["multiValueHeaders"]["Vary"] == ["Authorization, Accept-Encoding"]
 
     stale = invoke("overview", api_event("overview", org_id, headers={"If-None-Match": '"stale"'}))
     assert stale["statusCode"] == 200 and stale["body"] == first["body"]

@@ -43,7 +43,7 @@ def cors_config() -> CORSConfig:
         allow_origin=origins[0],
         extra_origins=origins[1:],
         allow_headers=["Authorization", "If-None-Match"],
-        expose_headers=["ETag", "Server-Timing"],
+        expose_headers=["ETag", "Link", "Server-Timing"],
         max_age=600,
     )
 
@@ -88,13 +88,19 @@ def header_value(event: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
+# The answer depends on the credential: without `Vary: Authorization` a browser that switches tokens within
+# max-age serves the previous workspace's cached answer. `Accept-Encoding`: the gateway may gzip the body.
+VARY = "Authorization, Accept-Encoding"
+
+
 def add_caching_headers(event: Mapping[str, Any], response: dict[str, Any]) -> None:
-    """A strong ETag of the body, private caching for 60 s, and 304 for a matching `If-None-Match`."""
+    """An ETag of the body, private caching for 60 s per credential, and 304 for a matching `If-None-Match`."""
     body = response.get("body") or ""
     etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
     headers = response.setdefault("multiValueHeaders", {})
     headers["ETag"] = [etag]
     headers["Cache-Control"] = ["private, max-age=60"]
+    headers["Vary"] = [VARY]
     spent = timing.server_timing()
     if spent:
         headers["Server-Timing"] = [spent]
