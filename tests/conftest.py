@@ -29,6 +29,7 @@ from analytics_common.postgres import postgres_client
 from devstack import stores
 
 TEST_DATABASE = "analytics_test"
+CURSOR_SECRET = "cursor-secret-of-the-tests-0123456789abcdef"
 
 
 @dataclass
@@ -72,6 +73,8 @@ def db(session_stores: Stores, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stor
     monkeypatch.setenv("CLICKHOUSE_URL", session_stores.clickhouse_url)
     monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
     monkeypatch.delenv("CLICKHOUSE_SECRET_ARN", raising=False)
+    monkeypatch.setenv("CURSOR_SECRET", CURSOR_SECRET)
+    monkeypatch.delenv("CURSOR_SECRET_ARN", raising=False)
     postgres_client.cache_clear()
     clickhouse_client.cache_clear()
     yield session_stores

@@ -6,17 +6,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from copilot_queries import fetch_copilot
 
 from analytics_common import clock
-from analytics_common.api import caller_org_id, create_app
+from analytics_common.api import create_app, request_query
 from analytics_common.postgres import postgres_client
+from analytics_common.query import DAYS, TZ
 
 logger = Logger()
 app = create_app(logger)
 
 
-@app.get("/api/analytics/copilot")
+@app.get("/api/analytics/copilot", query=(TZ, DAYS))
 def copilot() -> dict:
-    org_id = caller_org_id(app)  # first: a caller without an organization runs no query
-    return fetch_copilot(postgres_client(), org_id, clock.utc_now())
+    query = request_query(app)  # parsed after the caller's organization: none, and no query runs
+    return fetch_copilot(postgres_client(), query.org_id, query.window(clock.utc_now()))
 
 
 # log_event=False: the event holds the bearer token, whatever POWERTOOLS_LOGGER_LOG_EVENT says.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from analytics_common.clickhouse import ClickHouseClient
-from analytics_common.clock import window_start
 from analytics_common.postgres import PostgresClient
 from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL, credits_used_sql
+from analytics_common.window import Window
 
 # The current subscription (SPEC /usage/) picks the credit period and limit; without one,
 # the calendar month of today and a limit of 0. Active segment ids feed the ClickHouse side.
@@ -49,10 +48,12 @@ SELECT
 """
 
 
-def fetch_overview(pg: PostgresClient, ch: ClickHouseClient, org_id: int, now: datetime) -> dict[str, Any]:
+def fetch_overview(pg: PostgresClient, ch: ClickHouseClient, org_id: int, window: Window) -> dict[str, Any]:
+    """`window`: the 30 local days of `events_30d` (credits follow the UTC billing period of `window.now`)."""
+    now = window.now
     segment_ids, credits_used, credits_limit = pg.run(OVERVIEW_SQL, org_id=org_id, today=now.date())[0]
     total_members, events_30d = ch.row(
-        ACTIVITY_SQL, org_id=org_id, segment_ids=list(segment_ids), window_start=window_start(now), now=now
+        ACTIVITY_SQL, org_id=org_id, segment_ids=list(segment_ids), window_start=window.start, now=now
     )
     return {
         "segment_count": len(segment_ids),

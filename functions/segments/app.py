@@ -6,18 +6,26 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from segments_queries import fetch_segments
 
 from analytics_common import clock
-from analytics_common.api import caller_org_id, create_app
+from analytics_common.api import create_app, request_query
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.postgres import postgres_client
+from analytics_common.query import CURSOR, DAYS, LIMIT, TZ, Page
 
 logger = Logger()
 app = create_app(logger)
 
 
-@app.get("/api/analytics/segments")
-def segments() -> list:
-    org_id = caller_org_id(app)  # first: a caller without an organization runs no query
-    return fetch_segments(postgres_client(), clickhouse_client(), org_id, clock.utc_now())
+@app.get("/api/analytics/segments", query=(TZ, DAYS, LIMIT, CURSOR))
+def segments() -> Page:
+    query = request_query(app)  # parsed after the caller's organization: none, and no query runs
+    return fetch_segments(
+        postgres_client(),
+        clickhouse_client(),
+        query.org_id,
+        query.window(clock.utc_now()),
+        after=query.after,
+        limit=query.limit,
+    )
 
 
 # log_event=False: the event holds the bearer token, whatever POWERTOOLS_LOGGER_LOG_EVENT says.

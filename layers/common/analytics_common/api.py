@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from analytics_common import timing
 from analytics_common.errors import ApiError, Forbidden
 from analytics_common.logs import use_json_logs_for_the_layer
+from analytics_common.query import Page, Query, next_link, parse_query
 from analytics_common.tenancy import parse_org_id
 
 JSON = content_types.APPLICATION_JSON
@@ -60,6 +61,12 @@ class AnalyticsResolver(APIGatewayRestResolver):
         self.known_paths.add(rule.rstrip("/"))
         return super().route(rule, method, *args, **kwargs)
 
+    def get(self, rule: str, *args: Any, query: Sequence[str] = (), **kwargs: Any) -> Callable[..., Any]:
+        """A GET route; `query`: the parameters (analytics_common.query) it takes, parsed before its body runs."""
+        if query:
+            kwargs["middlewares"] = [*(kwargs.get("middlewares") or []), query_middleware(rule, query)]
+        return super().get(rule, *args, **kwargs)
+
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         timing.reset()
@@ -96,8 +103,10 @@ VARY = "Authorization, Accept-Encoding"
 def add_caching_headers(event: Mapping[str, Any], response: dict[str, Any]) -> None:
     """An ETag of the body, private caching for 60 s per credential, and 304 for a matching `If-None-Match`."""
     body = response.get("body") or ""
-    etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
     headers = response.setdefault("multiValueHeaders", {})
+    # The next page's link is part of the answer: a list that grew behind an unchanged page is a new tag.
+    tagged = body + "".join(headers.get("Link", []))
+    etag = '"' + hashlib.sha256(tagged.encode()).hexdigest()[:32] + '"'
     headers["ETag"] = [etag]
     headers["Cache-Control"] = ["private, max-age=60"]
     headers["Vary"] = [VARY]
@@ -128,6 +137,31 @@ def caller_org_id(app: APIGatewayRestResolver) -> int:
     if org_id is None:
         raise Forbidden("Forbidden.")
     return org_id
+
+
+def query_middleware(rule: str, takes: Sequence[str]) -> Callable[..., Response]:
+    """Parses the parameters a route takes (400 before any store is asked), hands them to its body
+    (`request_query`), and turns a `Page` it answers into the page's items and a `Link` to the next one."""
+    endpoint = rule.rstrip("/").rsplit("/", 1)[-1]
+
+    def parameters(app: APIGatewayRestResolver, next_middleware: Callable[..., Response]) -> Response:
+        query = parse_query(app.current_event.raw_event, takes, endpoint, caller_org_id(app))
+        app.append_context(query=query)
+        response = next_middleware(app)
+        if isinstance(response.body, Page):
+            link = next_link(query, response.body)
+            response.body = response.body.items
+            if link:
+                response.headers["Link"] = link
+        return response
+
+    return parameters
+
+
+def request_query(app: APIGatewayRestResolver) -> Query:
+    """The current request's parsed parameters (routes declared with `query=`)."""
+    query: Query = app.context["query"]
+    return query
 
 
 def create_app(logger: Logger) -> AnalyticsResolver:

@@ -11,6 +11,12 @@ class ApiError(Exception):
         self.detail = detail
 
 
+class BadRequest(ApiError):
+    """An invalid query parameter; `detail` names it."""
+
+    status_code = 400
+
+
 class Forbidden(ApiError):
     status_code = 403
 
