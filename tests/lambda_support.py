@@ -8,11 +8,12 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import parse_qsl
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +50,15 @@ def api_event(
     path: str | None = None,
     method: str = "GET",
     headers: dict[str, str] | None = None,
+    query: Mapping[str, str | list[str]] | None = None,
 ) -> dict[str, Any]:
-    """The function's sample event for `org_id` (None: no authorizer context)."""
+    """The function's sample event for `org_id` (None: no authorizer context), with the query parameters
+    `query` (a list: a name given several times) in both maps, as API Gateway fills them."""
     event = copy.deepcopy(sample_event(name))
+    if query:
+        multi = {key: [value] if isinstance(value, str) else list(value) for key, value in query.items()}
+        event["multiValueQueryStringParameters"] = multi
+        event["queryStringParameters"] = {key: values[-1] for key, values in multi.items()}
     if path is not None:
         event["path"] = path
         event["requestContext"]["path"] = f"/{event['requestContext']['stage']}{path}"
@@ -94,3 +101,14 @@ def captured_logs(name: str) -> Iterator[io.StringIO]:
 
 def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def next_page_query(response: Mapping[str, Any]) -> dict[str, str] | None:
+    """The query of the `Link: <?...>; rel="next"` target a response carries, or None without one."""
+    links = (response.get("multiValueHeaders") or {}).get("Link") or []
+    if not links:
+        return None
+    (link,) = links
+    target, relation = link.split(";", 1)
+    assert relation.strip() == 'rel="next"' and target.startswith("<?") and target.endswith(">"), link
+    return dict(parse_qsl(target[2:-1], keep_blank_values=True, strict_parsing=True))
