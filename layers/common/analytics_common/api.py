@@ -56,6 +56,7 @@ class AnalyticsResolver(APIGatewayRestResolver):
         super().__init__(cors=cors_config(), serializer=json_text)
         self.logger = logger
         self.known_paths: set[str] = set()
+        self.query_parameters: dict[str, tuple[str, ...]] = {}  # GET rule -> the parameters it takes
 
     def route(self, rule: str, method: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
         self.known_paths.add(rule.rstrip("/"))
@@ -63,6 +64,7 @@ class AnalyticsResolver(APIGatewayRestResolver):
 
     def get(self, rule: str, *args: Any, query: Sequence[str] = (), **kwargs: Any) -> Callable[..., Any]:
         """A GET route; `query`: the parameters (analytics_common.query) it takes, parsed before its body runs."""
+        self.query_parameters[rule] = tuple(query)
         if query:
             kwargs["middlewares"] = [*(kwargs.get("middlewares") or []), query_middleware(rule, query)]
         return super().get(rule, *args, **kwargs)
