@@ -112,3 +112,23 @@ def next_page_query(response: Mapping[str, Any]) -> dict[str, str] | None:
     target, relation = link.split(";", 1)
     assert relation.strip() == 'rel="next"' and target.startswith("<?") and target.endswith(">"), link
     return dict(parse_qsl(target[2:-1], keep_blank_values=True, strict_parsing=True))
+
+
+def all_pages(endpoint: str, org_id: int, query: dict[str, str]) -> list[list[dict[str, Any]]]:
+    """Every page of a list, following each `Link` as a client would (only its query, as given)."""
+    pages = []
+    while True:
+        response = invoke(endpoint, api_event(endpoint, org_id, query=query))
+        assert response["statusCode"] == 200, response["body"]
+        page = json.loads(response["body"])
+        pages.append(page)
+        following = next_page_query(response)
+        if following is None:
+            return pages
+        assert page, "a link to a page after an empty one"
+        assert without_cursor(following) == without_cursor(query)
+        query = following
+
+
+def without_cursor(query: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in query.items() if name != "cursor"}

@@ -12,7 +12,7 @@ import pytest
 
 from analytics_common.cursor import TOKEN_LENGTH, write_cursor
 from tests.conftest import CURSOR_SECRET, Stores
-from tests.lambda_support import api_event, invoke, invoke_json, next_page_query
+from tests.lambda_support import all_pages, api_event, invoke, invoke_json, next_page_query
 from tests.reference import Seeded, Segment, SegmentRows, expected_activations, expected_segments, tz
 
 DAY = timedelta(days=1)
@@ -131,26 +131,6 @@ def test_valid_parameters_are_taken_and_the_others_ignored(
 # --- pages -----------------------------------------------------------------------------------------------
 
 
-def walk(endpoint: str, org_id: int, query: dict[str, str]) -> list[list[dict[str, Any]]]:
-    """Every page of a list, following each `Link` as a client would (only its query, as given)."""
-    pages = []
-    while True:
-        response = invoke(endpoint, api_event(endpoint, org_id, query=query))
-        assert response["statusCode"] == 200, response["body"]
-        page = json.loads(response["body"])
-        pages.append(page)
-        following = next_page_query(response)
-        if following is None:
-            return pages
-        assert page, "a link to a page after an empty one"
-        assert without_cursor(following) == without_cursor(query)
-        query = following
-
-
-def without_cursor(query: dict[str, str]) -> dict[str, str]:
-    return {name: value for name, value in query.items() if name != "cursor"}
-
-
 def seed_segments(db: Stores, ids: Iterator[int], now: datetime, count: int) -> tuple[SegmentRows, list[Any]]:
     org = SegmentRows(next(ids))
     db.insert_pg("organizations", ["id", "name"], [[org.org_id, "Pages"]])
@@ -183,11 +163,11 @@ def test_segments_pages_walked_to_the_end_are_the_whole_answer(
     zone = tz(shape.get("tz", "UTC"))
     whole = expected_segments(org, history, now, zone, int(shape.get("days", "30")))
     assert len(whole) == 7
-    pages = walk("segments", org.org_id, {**shape, "limit": str(limit)})
+    pages = all_pages("segments", org.org_id, {**shape, "limit": str(limit)})
     assert [item for page in pages for item in page] == whole
     assert [len(page) for page in pages] == [len(whole[n : n + limit]) for n in range(0, len(whole), limit)]
     # Without `limit` the whole list is one page, with no link.
-    assert walk("segments", org.org_id, shape) == [whole]
+    assert all_pages("segments", org.org_id, shape) == [whole]
 
 
 def test_segments_pages_cost_one_query_per_store_for_that_pages_segments_only(
@@ -260,7 +240,7 @@ def test_activations_pages_walked_to_the_end_are_the_whole_answer(
 ) -> None:
     org_id, seeded = seed_activations(db, ids, now, 6)
     whole = expected_activations(seeded, org_id)
-    pages = walk("activations", org_id, {"limit": str(limit)})
+    pages = all_pages("activations", org_id, {"limit": str(limit)})
     assert [item for page in pages for item in page] == whole
     assert [len(page) for page in pages] == [len(whole[n : n + limit]) for n in range(0, len(whole), limit)]
     assert round_trips == {"postgres": len(pages), "clickhouse": 0}
@@ -277,7 +257,7 @@ def test_a_list_of_more_than_1000_comes_in_pages_of_1000(db: Stores, ids: Iterat
         ["id", "org_id", "segment_id", "connector_type", "status"],
         [[a, org_id, segment_id, "braze", "active"] for a in activation_ids],
     )
-    pages = walk("activations", org_id, {})
+    pages = all_pages("activations", org_id, {})
     assert [[item["id"] for item in page] for page in pages] == [activation_ids[:1000], activation_ids[1000:]]
 
 
