@@ -5,7 +5,9 @@ Schemathesis CLI once per pass, each with `--checks all` (the built-in checks an
 `same_tenant` check of loadtest.fuzz_hooks):
 
 - one pass per credential (the demo JWT and API key of org 1, a JWT of every other
-  organization): a valid `Authorization` header on every request, all generation modes;
+  organization): a valid `Authorization` header on every request, all generation modes; the
+  first also runs Schemathesis' coverage phase (every boundary of every parameter, each `tz`
+  name among them), the others its examples and fuzzing phases;
   Schemathesis also sends each request without and with made-up credentials (`ignored_auth`);
 - generated credentials: no header given, so Schemathesis makes the `Authorization` values up
   (or leaves it out): every answer must be a 401 in the documented shape;
@@ -53,6 +55,10 @@ EXAMPLES_PER_CREDENTIAL = 50  # per operation; without inputs to vary, Schemathe
 EXAMPLES_GENERATED_CREDENTIALS = 60
 EXAMPLES_IGNORED_INPUTS = 60
 PASS_TIMEOUT_SECONDS = 240
+COVERAGE_PASS_TIMEOUT_SECONDS = 900
+# The coverage phase sends each boundary of each parameter: every one of the ~600 `tz` names among them
+# (a minute per endpoint that takes `tz`). The first credential's pass runs it; the others fuzz.
+WITHOUT_COVERAGE = "examples,fuzzing"
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,11 @@ class Pass:
     max_examples: int
     mode: str = "all"
     ignored_inputs: bool = False
+    phases: str | None = WITHOUT_COVERAGE  # None: every phase
+
+    @property
+    def timeout_seconds(self) -> int:
+        return COVERAGE_PASS_TIMEOUT_SECONDS if self.phases is None else PASS_TIMEOUT_SECONDS
 
 
 @dataclass
@@ -74,7 +85,10 @@ class PassResult:
 
 
 def plan_passes(creds: Sequence[Credential]) -> list[Pass]:
-    passes = [Pass(f"credential: {c.label}", c, EXAMPLES_PER_CREDENTIAL) for c in creds]
+    passes = [
+        Pass(f"credential: {c.label}", c, EXAMPLES_PER_CREDENTIAL, phases=None if n == 0 else WITHOUT_COVERAGE)
+        for n, c in enumerate(creds)
+    ]
     passes.append(Pass("generated credentials (none valid)", None, EXAMPLES_GENERATED_CREDENTIALS))
     org_one = [c for c in creds if c.org_id == creds[0].org_id]
     passes += [
@@ -93,6 +107,8 @@ def schemathesis_command(
     command += ["--report", "json", "--report-dir", str(report_dir)]
     if seed is not None:
         command += ["--seed", str(seed)]
+    if plan.phases is not None:
+        command += ["--phases", plan.phases]
     for endpoint in excluded:
         command += ["--exclude-path", endpoint.path]
     if plan.credential is not None:
@@ -117,7 +133,7 @@ def run_pass(url: str, plan: Pass, excluded: Sequence[Endpoint], seed: int | Non
             capture_output=True,
             text=True,
             errors="replace",
-            timeout=PASS_TIMEOUT_SECONDS,
+            timeout=plan.timeout_seconds,
             check=False,
         )
         output = completed.stdout + completed.stderr
