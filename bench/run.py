@@ -33,6 +33,18 @@ TARGET_SECONDS = {"overview": 0.35, "segments": 0.05, "overlap": 0.5, "usage": 0
 MEDIUM_TARGET_SECONDS = {"overlap": 0.15}
 DEFAULT_TARGET_SECONDS = 0.3
 OVERHEAD_TARGET = 1.15  # handler / its SQL alone
+# Contract version 2, at the large tenant: a zone against the UTC answer, the first page against the whole list.
+ZONE = "America/New_York"
+TZ_TARGET = 1.1
+PAGE_LIMIT = 100
+PAGE_TARGET = 0.2
+V2_ROWS: tuple[tuple[str, dict[str, str], float], ...] = (
+    ("overview", {"tz": ZONE}, TZ_TARGET),
+    ("segments", {"tz": ZONE}, TZ_TARGET),
+    ("copilot", {"tz": ZONE}, TZ_TARGET),
+    ("segments", {"limit": str(PAGE_LIMIT)}, PAGE_TARGET),
+    ("activations", {"limit": str(PAGE_LIMIT)}, PAGE_TARGET),
+)
 
 Statement = tuple[str, str, dict[str, Any]]  # store ("pg" or "ch"), SQL, parameters
 
@@ -86,7 +98,47 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{sql:>7.3f}s{ratio:>6.2f}x{target:>7.2f}s{result.rows:>6}  {verdict}",
                 flush=True,
             )
+    print_version_2_rows(endpoints, manifest["tenants"]["large"]["org_id"], args.warmups, args.runs)
     print(f"\nAfter: load average {load_average()}; segment_memberships {membership_parts(clickhouse_client())}")
+
+
+def print_version_2_rows(endpoints: Sequence[str], org_id: int, warmups: int, runs: int) -> None:
+    """Each version-2 row against the same endpoint without its parameters, runs interleaved (same load)."""
+    print("\nVersion 2 parameters at the large tenant: the handler with the query against it without one,")
+    print("runs interleaved; ratio = median with / median without (a zone against UTC, a page against the list).")
+    print(f"\n{'endpoint':<12}{'query':<22}{'median':>8}{'without':>9}{'ratio':>7}{'target':>8}{'rows':>7}  verdict")
+    for name, query, target in V2_ROWS:
+        if name not in endpoints:
+            continue
+        with_query, without = measure_pair(name, org_id, query, warmups, runs)
+        ratio = statistics.median(with_query.handler) / statistics.median(without.handler)
+        shown = "&".join(f"{key}={value}" for key, value in query.items())
+        print(
+            f"{name:<12}{shown:<22}{statistics.median(with_query.handler):>7.3f}s"
+            f"{statistics.median(without.handler):>8.3f}s{ratio:>6.2f}x{target:>7.2f}x"
+            f"{with_query.rows:>4}/{without.rows:<4} {'ok' if ratio <= target else 'OVER TARGET'}",
+            flush=True,
+        )
+
+
+def measure_pair(name: str, org_id: int, query: dict[str, str], warmups: int, runs: int) -> tuple[Measured, Measured]:
+    """Wall seconds of the handler with `query` and without, one run of each in turn."""
+    from tests.lambda_support import FakeLambdaContext, function_module
+
+    handler = function_module(name).lambda_handler
+    events = (api_event(name, org_id, query), api_event(name, org_id))
+    results = (Measured(), Measured())
+    for event, result in zip(events, results, strict=True):
+        result.rows = answer_rows(
+            json.loads(invoke(handler, event, FakeLambdaContext(function_name=name), name, org_id))
+        )
+    for run in range(warmups + runs):
+        for event, result in zip(events, results, strict=True):
+            started = time.perf_counter()
+            invoke(handler, event, FakeLambdaContext(function_name=name), name, org_id)
+            if run >= warmups:
+                result.handler.append(time.perf_counter() - started)
+    return results
 
 
 def target_seconds(name: str, label: str) -> float:
@@ -117,8 +169,8 @@ def configure(database_url: str, clickhouse_url: str) -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # no access-log line per request
 
 
-def api_event(name: str, org_id: int) -> dict[str, Any]:
-    """The function's sample event (or the overview one, re-pathed) for `org_id`."""
+def api_event(name: str, org_id: int, query: dict[str, str] | None = None) -> dict[str, Any]:
+    """The function's sample event (or the overview one, re-pathed) for `org_id`, with `query` if given."""
     sample = dataset.ROOT / "events" / f"{name}.json"
     event = json.loads((sample if sample.is_file() else dataset.ROOT / "events" / "overview.json").read_text())
     path = f"/api/analytics/{name}/"
@@ -126,6 +178,9 @@ def api_event(name: str, org_id: int) -> dict[str, Any]:
     event.update(resource=path.rstrip("/"), path=path, httpMethod="GET")
     event["requestContext"].update(resourcePath=path.rstrip("/"), path=f"/prod{path}", httpMethod="GET")
     event["requestContext"]["authorizer"]["org_id"] = str(org_id)
+    if query:
+        event["queryStringParameters"] = dict(query)
+        event["multiValueQueryStringParameters"] = {key: [value] for key, value in query.items()}
     return event
 
 
