@@ -14,6 +14,7 @@ from analytics_common import clock, window
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
 from tests.reference import (
+    DAY,
     OverviewRows,
     Segment,
     SegmentRows,
@@ -26,7 +27,6 @@ from tests.reference import (
 )
 
 MS = timedelta(milliseconds=1)
-DAY = timedelta(days=1)
 DAYS = (1, 2, 7, 30, 90)
 
 # (zone, now): each `now` puts the zone's edge in the window (and is in a local day other than its UTC one).

@@ -12,7 +12,7 @@ allowed: `days=07` is 7).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from typing import Any
@@ -85,35 +85,39 @@ def parse_tz(text: str) -> str:
     return text
 
 
-def parse_query(event: Mapping[str, Any], takes: Iterable[str], endpoint: str, org_id: int) -> Query:
-    """The parameters `takes` names, read from the API Gateway `event`; BadRequest for an invalid one."""
-    raw: dict[str, str] = {}
+# A parameter's name -> the `Query` field it sets and the reading of its text (`cursor` is read last:
+# it is checked against the others).
+READERS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    TZ: ("tz_name", parse_tz),
+    DAYS: ("days", lambda text: parse_count(DAYS, text, MAX_DAYS)),
+    LIMIT: ("limit", lambda text: parse_count(LIMIT, text, MAX_LIMIT)),
+}
+
+
+def given_once(event: Mapping[str, Any], takes: Iterable[str]) -> dict[str, str]:
+    """The text of each parameter in `takes` that the request gave; BadRequest for one given twice."""
+    given = {}
     for name in PARAMETERS:
-        if name not in takes:
-            continue
-        values = values_of(event, name)
+        values = values_of(event, name) if name in takes else []
         if len(values) > 1:
             raise BadRequest(f"{name}: given more than once.")
         if values:
-            raw[name] = values[0]
-    parsed: dict[str, Any] = {}
-    if TZ in raw:
-        parsed["tz_name"] = parse_tz(raw[TZ])
-    if DAYS in raw:
-        parsed["days"] = parse_count(DAYS, raw[DAYS], MAX_DAYS)
-    if LIMIT in raw:
-        parsed["limit"] = parse_count(LIMIT, raw[LIMIT], MAX_LIMIT)
-    given = {
-        name: str(parsed[key]) for name, key in ((TZ, "tz_name"), (DAYS, "days"), (LIMIT, "limit")) if key in parsed
-    }
-    query = Query(endpoint=endpoint, org_id=org_id, given=given, **parsed)
-    if CURSOR not in raw:
+            given[name] = values[0]
+    return given
+
+
+def parse_query(event: Mapping[str, Any], takes: Iterable[str], endpoint: str, org_id: int) -> Query:
+    """The parameters `takes` names, read from the API Gateway `event`; BadRequest for an invalid one."""
+    given = given_once(event, takes)
+    fields = {READERS[name][0]: READERS[name][1](text) for name, text in given.items() if name in READERS}
+    canonical = {name: str(fields[READERS[name][0]]) for name in given if name in READERS}
+    query = Query(endpoint=endpoint, org_id=org_id, given=canonical, **fields)
+    if CURSOR not in given:
         return query
     try:
-        after = read_cursor(raw[CURSOR], query.bound())
+        return replace(query, after=read_cursor(given[CURSOR], query.bound()))
     except InvalidCursor:
         raise BadRequest(f"{CURSOR}: not a cursor this API wrote for this request.") from None
-    return replace(query, after=after)
 
 
 def next_link(query: Query, page: Page) -> str | None:
