@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
-from importlib import resources
-from zoneinfo import ZoneInfo
 
 DEFAULT_DAYS = 30
 DEFAULT_ZONE = "UTC"
@@ -24,6 +22,8 @@ _DAY = timedelta(days=1)
 @cache
 def zone_names() -> frozenset[str]:
     """Every zone and link name of the bundled tz database, spelled as it spells them."""
+    from importlib import resources  # here, not at import: a request without `tz` never needs it (cold start)
+
     listed = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
     return frozenset(listed) - NOT_A_CALENDAR
 
@@ -41,6 +41,9 @@ def zone(name: str) -> tzinfo:
         return UTC
     if name not in zone_names():
         raise KeyError(name)  # only listed names: never a path, never the host's files
+    from importlib import resources
+    from zoneinfo import ZoneInfo
+
     with resources.files("tzdata.zoneinfo").joinpath(*name.split("/")).open("rb") as data:
         return ZoneInfo.from_file(data, key=name)
 
