@@ -332,3 +332,22 @@ def test_the_next_link_keeps_the_requests_parameters_and_adds_only_the_cursor(
     assert link == f'<?tz=Etc/GMT%2B5&days=7&limit=2&cursor={cursor}>; rel="next"'
     last = invoke("segments", api_event("segments", org.org_id, query={"limit": "1000"}))
     assert "Link" not in last["multiValueHeaders"]
+
+
+def test_a_page_whose_list_grew_behind_it_has_a_new_etag(db: Stores, ids: Iterator[int], now: datetime) -> None:
+    org_id = next(ids)
+    db.insert_pg("organizations", ["id", "name"], [[org_id, "Growing"]])
+    first, second, third = sorted(next(ids) for _ in range(3))
+    columns = ["id", "org_id", "name", "member_count"]
+    db.insert_pg("segments", columns, [[first, org_id, "One", 1], [second, org_id, "Two", 2]])
+    event = api_event("segments", org_id, query={"limit": "2"})
+    before = invoke("segments", event)
+    db.insert_pg("segments", columns, [[third, org_id, "Three", 3]])
+    after = invoke("segments", event)
+    assert before["body"] == after["body"] and next_page_query(before) is None and next_page_query(after)
+    assert before["multiValueHeaders"]["ETag"] != after["multiValueHeaders"]["ETag"]
+    # A client holding the old tag is told the answer changed (200, with the link), not 304.
+    with_tag = api_event(
+        "segments", org_id, query={"limit": "2"}, headers={"If-None-Match": before["multiValueHeaders"]["ETag"][0]}
+    )
+    assert invoke("segments", with_tag)["statusCode"] == 200
