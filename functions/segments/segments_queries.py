@@ -28,7 +28,8 @@ LIMIT :fetch
 # day's latest value and day 0 inherits the value carried in from before the window (a day-0 row is
 # later, so it wins). A day lasts 24 h give or take the zone's clock changes, so the day index is
 # `(at - starts[1]) / 24 h` give or take one, set right by two array lookups: constant work per row,
-# where a search through the boundaries would cost one comparison per day. WITH FILL then adds
+# about the CPU of bucketing by UTC date (1.06x), where counting the boundaries below each row costs
+# 1.3x at 30 days and grows with `days` (on the bench's large tenant, 73k history rows). WITH FILL then adds
 # the days without computation up to today, per segment (segment_id is the sorting prefix of the
 # fill), and INTERPOLATE carries the previous count into them. Each series starts at its first day
 # with a row. Rows after `now` are not seen yet.
