@@ -166,6 +166,7 @@ def configure(database_url: str, clickhouse_url: str) -> None:
     os.environ.pop("DATABASE_SECRET_ARN", None)
     os.environ.pop("CLICKHOUSE_SECRET_ARN", None)
     os.environ.setdefault("STORE_TIMEOUT_SECONDS", "30")
+    os.environ.setdefault("CURSOR_SECRET", "bench-only-cursor-key")  # signs the Link of a list longer than a page
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # no access-log line per request
 
 
