@@ -1,12 +1,15 @@
 """Alternative forms of the heavy ClickHouse queries, timed side by side on the bench dataset.
 
-    python -m bench.variants [--runs 7] [--tenants large,medium] [--only overview,usage]
+    python -m bench.variants [--runs 7] [--tenants large,power-law,dense] [--only overview,usage]
 
 The record behind the choices in the query modules (and BENCHMARKS.md): for each query, the form
 in use ("in use") and the alternatives that were measured, each run in rounds (one run of every
 form per round, so load drifts hit all alike) straight through clickhouse-connect. Prints the
 median and minimum wall time, the median CPU time of this process (chDB runs in it), and whether
 each form's answer equals the form in use. A form marked "inexact" may differ on hash collisions.
+The tenants default to one of each data shape (bench.dataset); at the end, a summary gives each
+form's median as a multiple of the FINAL floor (its "FINAL alone" row) per shape, to pick the
+forms that win on every shape rather than on one.
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ def overview_variants() -> list[Variant]:
     return [
         Variant("GROUP BY profile_id, count groups", groups, "in use"),
         Variant("uniqExact(profile_id)", f"SELECT uniqExact(profile_id) {final}", "before"),
+        Variant(
+            "GROUP BY profile_id, no two-level aggregation",
+            f"{groups} SETTINGS group_by_two_level_threshold = 0, group_by_two_level_threshold_bytes = 0",
+        ),
+        Variant("uniqExact, FINAL in a subquery", f"SELECT uniqExact(profile_id) FROM (SELECT profile_id {final})"),
+        Variant("length(groupUniqArray(profile_id))", f"SELECT length(groupUniqArray(profile_id)) {final}"),
         Variant(
             "count(DISTINCT) rewritten to GROUP BY",
             f"SELECT count(DISTINCT profile_id) {final} SETTINGS count_distinct_optimization = 1",
@@ -156,6 +165,14 @@ FROM (
         Variant("dense UInt32 numbers, UInt64 pair keys", OVERLAP_SQL, "in use", segment_numbers=True),
         Variant("(seg_a, seg_b) ids, two ARRAY JOINs", before, "before"),
         Variant(
+            "distinct segment arrays first, pairs weighted by count",
+            OVERLAP_SQL.replace(
+                "SELECT pair, count() AS shared\n        FROM (\n",
+                "SELECT pair, sum(n) AS shared\n        FROM (SELECT segs, count() AS n FROM (\n",
+            ).replace("GROUP BY profile_id\n        )\n", "GROUP BY profile_id\n        ) GROUP BY segs)\n"),
+            segment_numbers=True,
+        ),
+        Variant(
             "dense numbers, two ARRAY JOINs",
             OVERLAP_SQL.replace("arraySort(groupArray(", "(groupArray(").replace(
                 """ARRAY JOIN arrayFlatten(arrayMap((a, i) -> arrayMap(b -> bitOr(bitShiftLeft(toUInt64(a), 32), b),
@@ -213,7 +230,7 @@ def parameters(query: str, manifest: dict[str, Any], label: str) -> dict[str, An
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7, help="rounds (one run of every form each)")
-    parser.add_argument("--tenants", default="large", help="comma-separated bench tenants")
+    parser.add_argument("--tenants", default=",".join(dataset.SHAPE_TENANTS), help="comma-separated bench tenants")
     parser.add_argument("--only", default="", help="comma-separated queries: overview, usage, overlap")
     args = parser.parse_args(argv)
     from bench.run import load_average, prepare_stores
@@ -223,8 +240,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     ch = clickhouse_connect.get_client(dsn=dataset.clickhouse_url())
     print(f"Load average at start: {load_average()}")
+    tenants = args.tenants.split(",")
     for query in [name for name in args.only.split(",") if name] or list(VARIANTS):
-        for label in args.tenants.split(","):
+        floors: dict[str, dict[str, float]] = {}  # form -> tenant -> median / floor
+        for label in tenants:
             params = parameters(query, manifest, label)
             variants = VARIANTS[query]()
             walls: dict[str, list[float]] = {v.label: [] for v in variants}
@@ -238,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                     cpus[variant.label].append(time.process_time() - cpu_started)
                     answers[variant.label] = comparable(query, variant, rows, params)
             reference = answers[variants[0].label]
+            floor = next((statistics.median(walls[v.label]) for v in variants if v.label.startswith("FINAL alone")), 0)
+            for variant in variants:
+                if floor:
+                    floors.setdefault(variant.label, {})[label] = statistics.median(walls[variant.label]) / floor
             print(f"\n{query}, tenant {label} ({args.runs} rounds)")
             print(f"{'form':<50}{'median':>8}{'min':>8}{'cpu':>8}  same answer")
             for variant in variants:
@@ -248,6 +271,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{variant.note}",
                     flush=True,
                 )
+        if floors:
+            print(f"\n{query}: median / FINAL floor per tenant")
+            print(f"{'form':<50}" + "".join(f"{label:>11}" for label in tenants))
+            for form, ratios in floors.items():
+                print(f"{form:<50}" + "".join(f"{ratios.get(label, 0):>10.2f}x" for label in tenants), flush=True)
     print(f"\nLoad average at the end: {load_average()}")
 
 

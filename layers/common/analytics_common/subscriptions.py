@@ -51,3 +51,10 @@ def credits_used_sql(period: str) -> str:
 def period_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
     """[00:00 UTC of `first_day`, 00:00 UTC of the day after `last_day`): a half-open range."""
     return day_start(first_day), day_start(last_day + timedelta(days=1))
+
+
+# The version of an organization's memberships, to key the result cache: the platform sets a segment's
+# last_computed_at when it recomputes (rewrites) its members, so the latest one over the active segments
+# changes with every recompute ('' before the first). The statements also carry the active ids themselves.
+MEMBERSHIP_VERSION_SQL = """(SELECT COALESCE(CAST(max(last_computed_at) AS text), '')
+   FROM segments WHERE org_id = :org_id AND is_active)"""
