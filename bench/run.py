@@ -80,19 +80,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"\nWarm, uncached: wall time of the handler over {args.runs} runs after {args.warmups} warm-up(s); cpu:")
     print("CPU time of this process (handler + embedded ClickHouse threads), less inflated by other load on the")
     print("machine; sql: the same statements alone through the same clients (median), and handler / sql; floor:")
-    print("the tenant's FINAL count (median), timed in the same runs, and handler / floor.")
+    print("the tenant's FINAL count (median), timed in the same runs, and handler / floor (wall, and cpu / the")
+    print("floor's cpu: on a loaded machine the cpu ratio is the steadier one).")
     print(
         f"\n{'endpoint':<12}{'tenant':<10}{'median':>8}{'p95':>8}{'min':>8}{'cpu':>8}{'sql':>8}{'x sql':>7}"
-        f"{'floor':>8}{'x floor':>8}{'target':>9}{'rows':>6}  verdict"
+        f"{'floor':>8}{'x floor':>8}{'cpu x':>7}{'target':>9}{'rows':>6}  verdict"
     )
     tenants = [label for label in args.tenants.split(",") if label]
+    report_uncached(endpoints, tenants, manifest, args.warmups, args.runs)
+    report_cached([name for name in endpoints if name in CACHED], tenants, manifest, args.runs)
+    print(f"\nAfter: load average {load_average()}; segment_memberships {membership_parts(clickhouse_client())}")
+
+
+def report_uncached(
+    endpoints: Sequence[str], tenants: Sequence[str], manifest: dict[str, Any], warmups: int, runs: int
+) -> None:
+    org_ids = {label: manifest["tenants"][label]["org_id"] for label in tenants}
     for name in endpoints:
         for label in tenants:
-            org_id = manifest["tenants"][label]["org_id"]
-            result = measure(name, org_id, args.warmups, args.runs)
+            result = measure(name, org_ids[label], warmups, runs)
             median, p95 = statistics.median(result.handler), percentile(result.handler, 95)
             sql, floor = statistics.median(result.sql), statistics.median(result.floor)
             ratio, floor_ratio = median / sql, median / floor
+            cpu_ratio = statistics.median(result.cpu) / statistics.median(result.floor_cpu)
             if name in FLOOR_TARGETS:
                 target, verdict = f"{FLOOR_TARGETS[name]:.2f}x", "ok" if floor_ratio <= FLOOR_TARGETS[name] else "OVER"
             else:
@@ -103,10 +113,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(
                 f"{name:<12}{label:<10}{median:>7.3f}s{p95:>7.3f}s{min(result.handler):>7.3f}s"
                 f"{statistics.median(result.cpu):>7.3f}s{sql:>7.3f}s{ratio:>6.2f}x{floor:>7.3f}s{floor_ratio:>7.2f}x"
+                f"{cpu_ratio:>6.2f}x"
                 f"{target:>9}{result.rows:>6}  {verdict}",
                 flush=True,
             )
-    cached = [name for name in endpoints if name in CACHED]
+
+
+def report_cached(cached: Sequence[str], tenants: Sequence[str], manifest: dict[str, Any], runs: int) -> None:
     if cached:
         print(f"\nCached (QUERY_CACHE_TTL_SECONDS={CACHE_TTL_SECONDS}; one request fills the cache first): handler")
         print("wall time on a hit, and the request's Server-Timing total (store time), median of the runs.")
@@ -114,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in cached:
             for label in tenants:
                 org_id = manifest["tenants"][label]["org_id"]
-                handler, server, outcomes = measure_cached(name, org_id, args.runs)
+                handler, server, outcomes = measure_cached(name, org_id, runs)
                 median = statistics.median(server)
                 verdict = "ok" if median <= CACHED_TARGET_SECONDS else "OVER"
                 print(
@@ -122,7 +135,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{median:>7.3f}s{CACHED_TARGET_SECONDS:>7.2f}s  {'/'.join(sorted(outcomes)):<5}  {verdict}",
                     flush=True,
                 )
-    print(f"\nAfter: load average {load_average()}; segment_memberships {membership_parts(clickhouse_client())}")
 
 
 def prepare_stores(rebuild: bool, data: dataset.Dataset = dataset.MAIN) -> dict[str, Any]:
@@ -167,6 +179,7 @@ class Measured:
         self.cpu: list[float] = []
         self.sql: list[float] = []
         self.floor: list[float] = []
+        self.floor_cpu: list[float] = []
         self.rows = 0
 
 
@@ -189,14 +202,15 @@ def measure(name: str, org_id: int, warmups: int, runs: int) -> Measured:
         started = time.perf_counter()
         replay()
         sql_elapsed = time.perf_counter() - started
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         floor()
-        floor_elapsed = time.perf_counter() - started
+        floor_elapsed, floor_cpu = time.perf_counter() - started, time.process_time() - cpu_started
         if run >= warmups:
             result.handler.append(elapsed)
             result.cpu.append(cpu_elapsed)
             result.sql.append(sql_elapsed)
             result.floor.append(floor_elapsed)
+            result.floor_cpu.append(floor_cpu)
     return result
 
 

@@ -37,6 +37,7 @@ class Variant:
     sql: str
     note: str = ""
     segment_numbers: bool = False  # overlap: segments as positions in segment_ids, not ids
+    core: bool = False  # one of the forms `--core` keeps (with the one in use and the floor)
 
 
 def comparable(query: str, variant: Variant, answer: Any, params: dict[str, Any]) -> Any:
@@ -53,16 +54,22 @@ def overview_variants() -> list[Variant]:
     groups = f"SELECT count() FROM (SELECT 1 {final} GROUP BY profile_id)"
     return [
         Variant("GROUP BY profile_id, count groups", groups, "in use"),
-        Variant("uniqExact(profile_id)", f"SELECT uniqExact(profile_id) {final}", "before"),
+        Variant("uniqExact(profile_id)", f"SELECT uniqExact(profile_id) {final}", "before", core=True),
         Variant(
             "GROUP BY profile_id, no two-level aggregation",
             f"{groups} SETTINGS group_by_two_level_threshold = 0, group_by_two_level_threshold_bytes = 0",
+            core=True,
         ),
-        Variant("uniqExact, FINAL in a subquery", f"SELECT uniqExact(profile_id) FROM (SELECT profile_id {final})"),
+        Variant(
+            "uniqExact, FINAL in a subquery",
+            f"SELECT uniqExact(profile_id) FROM (SELECT profile_id {final})",
+            core=True,
+        ),
         Variant("length(groupUniqArray(profile_id))", f"SELECT length(groupUniqArray(profile_id)) {final}"),
         Variant(
             "count(DISTINCT) rewritten to GROUP BY",
             f"SELECT count(DISTINCT profile_id) {final} SETTINGS count_distinct_optimization = 1",
+            core=True,
         ),
         Variant("SELECT DISTINCT, count", f"SELECT count() FROM (SELECT DISTINCT profile_id {final})"),
         Variant(
@@ -93,7 +100,7 @@ def overview_variants() -> list[Variant]:
             f"SELECT uniqExact(reinterpretAsUInt128(murmurHash3_128(profile_id))) {final}",
             "inexact",
         ),
-        Variant("uniqExact(cityHash64)", f"SELECT uniqExact(cityHash64(profile_id)) {final}", "inexact"),
+        Variant("uniqExact(cityHash64)", f"SELECT uniqExact(cityHash64(profile_id)) {final}", "inexact", core=True),
         Variant("FINAL alone (count rows)", f"SELECT count() {final}", "a part"),
     ]
 
@@ -163,7 +170,7 @@ FROM (
     murmur = "GROUP BY reinterpretAsUInt128(murmurHash3_128(profile_id))"
     return [
         Variant("dense UInt32 numbers, UInt64 pair keys", OVERLAP_SQL, "in use", segment_numbers=True),
-        Variant("(seg_a, seg_b) ids, two ARRAY JOINs", before, "before"),
+        Variant("(seg_a, seg_b) ids, two ARRAY JOINs", before, "before", core=True),
         Variant(
             "distinct segment arrays first, pairs weighted by count",
             OVERLAP_SQL.replace(
@@ -171,6 +178,7 @@ FROM (
                 "SELECT pair, sum(n) AS shared\n        FROM (SELECT segs, count() AS n FROM (\n",
             ).replace("GROUP BY profile_id\n        )\n", "GROUP BY profile_id\n        ) GROUP BY segs)\n"),
             segment_numbers=True,
+            core=True,
         ),
         Variant(
             "dense numbers, two ARRAY JOINs",
@@ -196,11 +204,13 @@ FROM (
             OVERLAP_SQL.replace("GROUP BY profile_id", "GROUP BY cityHash64(profile_id)"),
             "inexact",
             segment_numbers=True,
+            core=True,
         ),
         Variant(
             "FINAL + GROUP BY profile_id alone",
             f"SELECT count() FROM (SELECT groupArray(segment_id) {final} GROUP BY profile_id)",
             "a part",
+            core=True,
         ),
         Variant("FINAL alone (count rows)", f"SELECT count() {final}", "a part"),
     ]
@@ -232,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=7, help="rounds (one run of every form each)")
     parser.add_argument("--tenants", default=",".join(dataset.SHAPE_TENANTS), help="comma-separated bench tenants")
     parser.add_argument("--only", default="", help="comma-separated queries: overview, usage, overlap")
+    parser.add_argument("--core", action="store_true", help="only the form in use, the floor and the main rivals")
     args = parser.parse_args(argv)
     from bench.run import load_average, prepare_stores
 
@@ -245,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         floors: dict[str, dict[str, float]] = {}  # form -> tenant -> median / floor
         for label in tenants:
             params = parameters(query, manifest, label)
-            variants = VARIANTS[query]()
+            variants = [v for v in VARIANTS[query]() if not args.core or v.core or v.note in ("in use", "a part")]
             walls: dict[str, list[float]] = {v.label: [] for v in variants}
             cpus: dict[str, list[float]] = {v.label: [] for v in variants}
             answers: dict[str, Any] = {}

@@ -110,7 +110,7 @@ class ClickHouseClient:
 
         try:
             return self.rows(sql, **parameters)
-        except (DatabaseError, StoreUnavailable) as exc:
+        except (DatabaseError, StoreUnavailable, StoreTimeout) as exc:  # never fail a request for its cache
             log.warning("result cache skipped", extra={"error": type(exc).__name__})
             return []
 
