@@ -33,10 +33,10 @@ from urllib.parse import urlsplit, urlunsplit
 import boto3
 import jwt
 import pytest
-from authorizer_key_format import api_key_hash, generate_api_key
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
+from analytics_common.api_keys import api_key_hash, generate_api_key, issued_key_prefix
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.postgres import postgres_client
 from tests.authorizer_support import LogCollector, authorizer_event
@@ -158,14 +158,11 @@ def make_credentials(db: Stores, ids: Iterator[int], org_id: int, now: datetime)
     at = int(now.timestamp())
     good = jwt.encode({"sub": "analyst@example.com", "exp": at + 600, "org_id": org_id}, HS_SECRET, algorithm="HS256")
     api_key, revoked_key = generate_api_key(), generate_api_key()
-    db.insert_pg(
-        "api_keys",
-        ["id", "org_id", "name", "prefix", "key_hash", "revoked_at"],
-        [
-            [next(ids), org_id, "ci", api_key.split("_")[1], api_key_hash(api_key), None],
-            [next(ids), org_id, "old", revoked_key.split("_")[1], api_key_hash(revoked_key), now - timedelta(days=1)],
-        ],
-    )
+    rows: list[list[Any]] = [
+        [next(ids), org_id, "ci", issued_key_prefix(api_key), api_key_hash(api_key), None],
+        [next(ids), org_id, "old", issued_key_prefix(revoked_key), api_key_hash(revoked_key), now - timedelta(days=1)],
+    ]
+    db.insert_pg("api_keys", ["id", "org_id", "name", "prefix", "key_hash", "revoked_at"], rows)
     secrets = [HS_SECRET, FRONTEND_KEY, good, good.split(".")[2]]
     for key in (api_key, revoked_key):
         secrets += [key, key.split("_", 2)[2]]

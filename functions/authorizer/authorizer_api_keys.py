@@ -12,8 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from authorizer_identity import InvalidCredentials, Principal, organization_id
-from authorizer_key_format import api_key_prefix, hash_matches
 
+from analytics_common.api_keys import api_key_prefix, hash_matches
 from analytics_common.postgres import PostgresClient
 
 API_KEY_BY_PREFIX = """
