@@ -40,7 +40,7 @@ from analytics_common.api_keys import api_key_hash, generate_api_key, issued_key
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.postgres import postgres_client
 from tests.authorizer_support import LogCollector, authorizer_event
-from tests.conftest import Stores
+from tests.conftest import AWS_REGION, Stores, fake_aws_credentials
 from tests.fault_support import Tenants, endpoint_names, free_port, seed_tenants
 from tests.lambda_support import FakeLambdaContext, api_event, function_module
 
@@ -49,7 +49,7 @@ HS_SECRET = "logs-test-hs256-secret-0123456789abcdef-xyz"
 FRONTEND_KEY = "logs-test-frontend-usage-key-0123456789ab"
 PG_PASSWORD = "pg-log-pa55word-never-logged"
 CH_PASSWORD = "ch-log-pa55word-never-logged"
-REGION = "eu-west-1"
+REGION = AWS_REGION
 
 
 # ---- capturing every log line ----
@@ -362,9 +362,7 @@ def test_a_full_run_logs_no_secret(
                 == 500
             )
 
-        monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        fake_aws_credentials(monkeypatch)
         monkeypatch.delenv("DATABASE_URL")
         with mock_aws():
             parameters.clear_caches()
