@@ -1,6 +1,6 @@
 """Store and configuration faults on the real engines: every endpoint answers 503/504 JSON, quickly, and recovers.
 
-SPEC section 3: a data store that is unreachable or too slow is a 503 or 504
+docs/api.md §3.8: a data store that is unreachable or too slow is a 503 or 504
 with a `detail`, well inside the Lambda (10 s) and API Gateway time limits; an
 error body is exactly `{"detail": ...}` and never holds a stack trace, SQL, a
 DSN or another tenant's data. Each test covers every endpoint function that

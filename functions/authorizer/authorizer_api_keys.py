@@ -1,4 +1,4 @@
-"""API key verification (SPEC section 2): format first, then the `api_keys` row of its prefix.
+"""API key verification (docs/api.md §2.3): format first, then the `api_keys` row of its prefix.
 
 A malformed key is rejected before any query. The stored `key_hash` is compared
 with the key's SHA-256 in constant time; a revoked key, or one whose
