@@ -7,15 +7,15 @@ from typing import Any
 
 from analytics_common.clickhouse import ClickHouseClient
 from analytics_common.postgres import PostgresClient
-from analytics_common.subscriptions import MEMBERSHIP_VERSION_SQL
+from analytics_common.rounding import half_up
+from analytics_common.subscriptions import ACTIVE_SEGMENTS_SQL, membership_version_sql
 
 TOP_PAIRS = 20
 
-ACTIVE_SEGMENTS_SQL = f"""
-SELECT id, name, {MEMBERSHIP_VERSION_SQL} AS membership_version
-FROM segments
-WHERE org_id = :org_id AND is_active
-ORDER BY id
+# Each row also carries the memberships' version (the same on every row), to key the result cache.
+SEGMENT_NAMES_SQL = f"""
+WITH active_segments AS ({ACTIVE_SEGMENTS_SQL})
+SELECT id, name, {membership_version_sql(" OVER ()")} AS membership_version FROM active_segments ORDER BY id
 """  # noqa: S608 - composed of module constants only; values travel as parameters
 
 # Current members are read once (FINAL: newest version wins, deleted rows drop out; the
@@ -63,7 +63,7 @@ FROM (
 
 def fetch_overlap(pg: PostgresClient, ch: ClickHouseClient, org_id: int, now: datetime) -> list[dict[str, Any]]:
     """The top pairs; `now` is unused (membership is current state) but kept for the common signature."""
-    segments = pg.run(ACTIVE_SEGMENTS_SQL, org_id=org_id)
+    segments = pg.run(SEGMENT_NAMES_SQL, org_id=org_id)
     names = {segment_id: name for segment_id, name, _ in segments}
     if len(names) < 2:
         return []
@@ -84,6 +84,5 @@ def fetch_overlap(pg: PostgresClient, ch: ClickHouseClient, org_id: int, now: da
 
 
 def overlap_pct(overlap: int, smaller_size: int) -> float:
-    """`overlap / smaller_size * 100` rounded half up to one decimal, computed exactly in integers."""
-    tenths = (overlap * 2000 + smaller_size) // (2 * smaller_size)
-    return tenths / 10
+    """`overlap / smaller_size * 100` rounded half up to one decimal: whole tenths, then a float."""
+    return half_up(1000 * overlap, smaller_size) / 10

@@ -8,12 +8,19 @@ from typing import Any
 from analytics_common.clickhouse import ClickHouseClient
 from analytics_common.clock import window_start
 from analytics_common.postgres import PostgresClient
-from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL, MEMBERSHIP_VERSION_SQL, credits_used_sql
+from analytics_common.subscriptions import (
+    ACTIVE_SEGMENTS_SQL,
+    CURRENT_SUBSCRIPTION_SQL,
+    credits_used_sql,
+    membership_version_sql,
+)
 
-# The current subscription (SPEC /usage/) picks the credit period and limit; without one,
+# The current subscription (docs/api.md §3.7) picks the credit period and limit; without one,
 # the calendar month of today and a limit of 0. Active segment ids feed the ClickHouse side.
 OVERVIEW_SQL = f"""
-WITH current_subscription AS ({CURRENT_SUBSCRIPTION_SQL}), credit_period AS (
+WITH current_subscription AS ({CURRENT_SUBSCRIPTION_SQL}),
+     active_segments AS ({ACTIVE_SEGMENTS_SQL}),
+     credit_period AS (
     SELECT
         COALESCE((SELECT first_day FROM current_subscription),
                  CAST(date_trunc('month', CAST(:today AS date)) AS date)) AS first_day,
@@ -22,10 +29,10 @@ WITH current_subscription AS ({CURRENT_SUBSCRIPTION_SQL}), credit_period AS (
             AS last_day
 )
 SELECT
-    ARRAY(SELECT id FROM segments WHERE org_id = :org_id AND is_active ORDER BY id) AS active_segment_ids,
+    ARRAY(SELECT id FROM active_segments ORDER BY id) AS active_segment_ids,
     (SELECT {credits_used_sql("cp")} FROM credit_period cp) AS ai_credits_used,
     COALESCE((SELECT ai_credits_limit FROM current_subscription), 0) AS ai_credits_limit,
-    {MEMBERSHIP_VERSION_SQL} AS membership_version
+    (SELECT {membership_version_sql()} FROM active_segments) AS membership_version
 """  # noqa: S608 - composed of module constants only; values travel as parameters
 
 # Current members come from FINAL (newest version wins, deleted rows drop out). Distinct profiles
