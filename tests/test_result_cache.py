@@ -231,3 +231,31 @@ def test_an_unusable_cache_is_skipped_and_the_answer_computed(
     for _ in range(2):
         body, outcome = get("overview", org)
         assert (body["total_members"], outcome) == (3, "miss")
+
+
+def test_a_write_that_times_out_is_skipped_but_a_lookup_that_times_out_is_a_504(
+    db: Stores, ids: Iterator[int], now: datetime, cache_on: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analytics_common import clickhouse
+    from analytics_common.errors import StoreTimeout
+
+    org = seed_org(db, ids, now)
+    real_rows = clickhouse.ClickHouseClient.rows
+    slow: set[str] = set()
+
+    def rows(self: clickhouse.ClickHouseClient, sql: str, **parameters: Any) -> Any:
+        if sql in slow:
+            raise StoreTimeout("Analytics store query timed out.")
+        return real_rows(self, sql, **parameters)
+
+    monkeypatch.setattr(clickhouse.ClickHouseClient, "rows", rows)
+    slow.add(clickhouse.CACHE_STORE_SQL)
+    body, outcome = get("overview", org)
+    assert (body["total_members"], outcome) == (3, "miss")
+
+    slow.add(clickhouse.CACHE_LOOKUP_SQL)
+    response = invoke("overview", api_event("overview", org.org_id))
+    assert (response["statusCode"], json.loads(response["body"])) == (
+        504,
+        {"detail": "Analytics store query timed out."},
+    )

@@ -95,22 +95,27 @@ class ClickHouseClient:
             timing.cache_outcome("off")
             return self.rows(sql, **parameters)
         key = cache_key(sql, data_version, parameters)
-        cached = self._cache_call(CACHE_LOOKUP_SQL, cache_key=key, ttl_ms=int(ttl * 1000))
+        # A lookup that times out fails the request (the statement would too); a slow write is skipped.
+        cached = self._cache_call(CACHE_LOOKUP_SQL, (), cache_key=key, ttl_ms=int(ttl * 1000))
         if cached:
             timing.cache_outcome("hit")
             return json.loads(cached[0][0])
         timing.cache_outcome("miss")
         rows = self.rows(sql, **parameters)
         result = json.dumps([list(row) for row in rows], default=_plain)
-        self._cache_call(CACHE_STORE_SQL, cache_key=key, org_id=parameters.get("org_id", 0), result=result)
+        org_id = parameters.get("org_id", 0)
+        self._cache_call(CACHE_STORE_SQL, (StoreTimeout,), cache_key=key, org_id=org_id, result=result)
         return rows
 
-    def _cache_call(self, sql: str, **parameters: Any) -> Sequence[Sequence[Any]]:
+    def _cache_call(
+        self, sql: str, also_skip: tuple[type[Exception], ...], **parameters: Any
+    ) -> Sequence[Sequence[Any]]:
         from clickhouse_connect.driver.exceptions import DatabaseError
 
+        skipped: tuple[type[Exception], ...] = (DatabaseError, StoreUnavailable, *also_skip)
         try:
             return self.rows(sql, **parameters)
-        except (DatabaseError, StoreUnavailable, StoreTimeout) as exc:  # never fail a request for its cache
+        except skipped as exc:  # a cache that fails is no cache
             log.warning("result cache skipped", extra={"error": type(exc).__name__})
             return []
 
