@@ -46,7 +46,7 @@ class ExplorerServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def openapi(self) -> dict[str, Any]:
         """openapi.yaml with the local API as its server, so "Try it out" calls it."""
