@@ -15,7 +15,7 @@ CHROMIUM_ARGS = (
     "--disable-sync",
     "--no-first-run",
 )
-NO_CHROMIUM = "no Chromium found (apt-get install chromium): the browser suite (-m browser) is skipped"
+NO_CHROMIUM = "browser suite: no Chromium found (apt-get install chromium), its tests are deselected"
 
 
 def chromium_path() -> str | None:

@@ -149,12 +149,12 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without Chromium the browser tests are skipped, with the reason (the header says it too); never in CI."""
-    from tests.browser_support import NO_CHROMIUM, chromium_path
+    """Without Chromium the browser tests are deselected (the header's one line says so); never in CI."""
+    from tests.browser_support import chromium_path
 
     if chromium_path() or os.environ.get("CI"):
         return
-    skip = pytest.mark.skip(reason=NO_CHROMIUM)
-    for item in items:
-        if "browser" in item.keywords:
-            item.add_marker(skip)
+    deselected = [item for item in items if item.get_closest_marker("browser")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("browser")]
