@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from devstack import compression
-from devstack.gateway import API_ID, HttpRequest, LocalGateway, load_template, read_api
+from devstack.gateway import API_ID, HttpRequest, LocalGateway, load_template
+from tests.gateway_support import stand_in_gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERVIEW = "/api/analytics/overview/"
@@ -46,22 +47,10 @@ def test_the_template_asks_for_gzip_from_one_kib() -> None:
 
 
 def gateway(body: str, status: int = 200, template: Path | None = None) -> LocalGateway:
-    def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        statement = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}
-        return {
-            "principalId": "user:ann",
-            "policyDocument": {"Version": "2012-10-17", "Statement": [statement]},
-            "context": {"org_id": "7"},
-            "usageIdentifierKey": "usage-1",
-        }
-
     def function(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"statusCode": status, "headers": {"Content-Type": "application/json", "ETag": 'W/"t"'}, "body": body}
 
-    # Every function stood in for: none of the real ones is imported (with the template's environment) here.
-    routed = {route.function for route in read_api(load_template()).routes}
-    handlers = {"AuthorizerFunction": authorizer, **dict.fromkeys(routed, function)}
-    return LocalGateway(template or ROOT / "template.yaml", handlers=handlers)
+    return stand_in_gateway(function, template or ROOT / "template.yaml")
 
 
 def get(gw: LocalGateway, accept_encoding: str | None) -> Any:
