@@ -96,7 +96,7 @@ class Credential:
 
 
 ORGANIZATIONS_SQL = "SELECT id FROM organizations ORDER BY id"
-# SPEC "GET /usage/": the current subscription; an organization without one gets 404 there.
+# docs/api.md §3.7: the current subscription; an organization without one gets 404 there.
 CURRENT_SUBSCRIPTION_ORGS_SQL = """
 SELECT DISTINCT org_id FROM subscriptions
 WHERE status IN ('active', 'trialing', 'past_due')

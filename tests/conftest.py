@@ -125,12 +125,17 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 AWS_REGION = "eu-west-1"
 
 
-@pytest.fixture
-def mocked_secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto's Secrets Manager, with Powertools' parameter providers and caches reset around the test."""
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's region and dummy credentials, so no test ever reaches a real AWS account."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+@pytest.fixture
+def mocked_secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's Secrets Manager, with Powertools' parameter providers and caches reset around the test."""
+    fake_aws_credentials(monkeypatch)
     with mock_aws():
         parameters.clear_caches()
         monkeypatch.setattr(parameters_base, "DEFAULT_PROVIDERS", {})
