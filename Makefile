@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/common/requi
 .PHONY: help venv run test lint check pr bench bench-scale load fuzz build clean
 
 help:
-	@echo "make run    serve the API with demo data on http://127.0.0.1:3000"
-	@echo "make test   lint, type-check and run every test"
+	@echo "make run    serve the API with demo data on http://127.0.0.1:3000, its dashboard and docs on :3001"
+	@echo "make test   lint, type-check and run every test (the browser suite needs Debian's chromium)"
 	@echo "make check  the pre-merge gate (alias make pr): format, lint, complexity, types, repeats,"
 	@echo "            OpenAPI breaking changes against the last release, the fast tests"
 	@echo "make bench  benchmark the endpoints on tenants of three data shapes, uncached and cached"

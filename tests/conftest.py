@@ -141,3 +141,25 @@ def mocked_secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setattr(parameters_base, "DEFAULT_PROVIDERS", {})
         yield boto3.client("secretsmanager", region_name=AWS_REGION)
     parameters.clear_caches()
+
+
+# ---------------------------------------------------------------------------- the browser suite
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from tests.browser_support import NO_CHROMIUM, chromium_path
+
+    path = chromium_path()
+    return f"browser suite: Chromium at {path}" if path else NO_CHROMIUM
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without Chromium the browser tests are deselected (the header's one line says so); never in CI."""
+    from tests.browser_support import chromium_path
+
+    if chromium_path() or os.environ.get("CI"):
+        return
+    deselected = [item for item in items if item.get_closest_marker("browser")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("browser")]
