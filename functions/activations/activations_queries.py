@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from analytics_common.postgres import PostgresClient
 from analytics_common.query import PAGE_LIMIT, Page
+from analytics_common.rounding import half_up
 
 SUCCESS_RATE_LOGS = 30
 SHOWN_LOGS = 5
@@ -65,11 +66,6 @@ ORDER BY a.id
 """
 
 
-def percent_half_up(part: int, whole: int) -> int:
-    """`100 * part / whole` rounded half up, in exact integer arithmetic (no float, no banker's rounding)."""
-    return (200 * part + whole) // (2 * whole)
-
-
 def fetch_activations(pg: PostgresClient, org_id: int, *, after: int = 0, limit: int = PAGE_LIMIT) -> Page:
     """The activations with ids after `after`, at most `limit` of them: the latest state, not a window."""
     rows = pg.run(
@@ -85,7 +81,7 @@ def fetch_activations(pg: PostgresClient, org_id: int, *, after: int = 0, limit:
             "last_synced_at": last_synced_at,
             "last_error": last_error,
             "member_count": member_count,
-            "success_rate": percent_half_up(success_count, log_count) if log_count else None,
+            "success_rate": half_up(100 * success_count, log_count) if log_count else None,
             "sync_logs": sync_logs,
         }
         for (

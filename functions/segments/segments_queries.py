@@ -7,20 +7,22 @@ from typing import Any
 from analytics_common.clickhouse import ClickHouseClient
 from analytics_common.postgres import PostgresClient
 from analytics_common.query import PAGE_LIMIT, Page
+from analytics_common.subscriptions import ACTIVE_SEGMENTS_SQL
 from analytics_common.window import Window
 
 # `last_computed_at` leaves Postgres formatted (UTC, whole seconds, like clock.iso_utc): parsing
 # a timestamptz in pg8000 and formatting it again cost ~15 us a segment, the SQL's own time.
-ACTIVE_SEGMENTS_SQL = """
+SEGMENTS_SQL = f"""
+WITH active_segments AS ({ACTIVE_SEGMENTS_SQL})
 SELECT id,
        name,
        member_count,
        to_char(last_computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS last_computed_at
-FROM segments
-WHERE org_id = :org_id AND is_active AND id > :after
+FROM active_segments
+WHERE id > :after
 ORDER BY id
 LIMIT :fetch
-"""
+"""  # noqa: S608 - composed of module constants only; values travel as parameters
 
 # One query for the page's segments' daily series. A history row belongs to the local day whose
 # [start, next start) holds it (`starts`: epoch milliseconds of each day's first instant, and of the
@@ -72,7 +74,7 @@ def fetch_segments(
     pg: PostgresClient, ch: ClickHouseClient, org_id: int, window: Window, *, after: int = 0, limit: int = PAGE_LIMIT
 ) -> Page:
     """The active segments with ids after `after`, at most `limit` of them, with their trends in `window`."""
-    rows = pg.run(ACTIVE_SEGMENTS_SQL, org_id=org_id, after=after, fetch=limit + 1)  # one more: is there a next page?
+    rows = pg.run(SEGMENTS_SQL, org_id=org_id, after=after, fetch=limit + 1)  # one more: is there a next page?
     segments = rows[:limit]
     computed = [segment_id for segment_id, _, _, last_computed_at in segments if last_computed_at is not None]
     trends = fetch_trends(ch, org_id, computed, window) if computed else {}

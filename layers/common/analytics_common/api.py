@@ -103,12 +103,17 @@ VARY = "Authorization, Accept-Encoding"
 
 
 def add_caching_headers(event: Mapping[str, Any], response: dict[str, Any]) -> None:
-    """An ETag of the body, private caching for 60 s per credential, and 304 for a matching `If-None-Match`."""
+    """A weak ETag of the body, private caching for 60 s per credential, and 304 for a matching `If-None-Match`.
+
+    Weak (`W/"..."`, RFC 9110 §8.8.1): API Gateway gzips the body after the function (MinimumCompressionSize),
+    so one tag names both the identity and the gzip representation, which a strong tag must not. The tag is
+    the hash of the identity JSON; `If-None-Match` uses the weak comparison, so either form matches.
+    """
     body = response.get("body") or ""
     headers = response.setdefault("multiValueHeaders", {})
     # The next page's link is part of the answer: a list that grew behind an unchanged page is a new tag.
     tagged = body + "".join(headers.get("Link", []))
-    etag = '"' + hashlib.sha256(tagged.encode()).hexdigest()[:32] + '"'
+    etag = 'W/"' + hashlib.sha256(tagged.encode()).hexdigest()[:32] + '"'
     headers["ETag"] = [etag]
     headers["Cache-Control"] = ["private, max-age=60"]
     headers["Vary"] = [VARY]
@@ -122,10 +127,11 @@ def add_caching_headers(event: Mapping[str, Any], response: dict[str, Any]) -> N
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 §13.1.2: `*`, or any listed tag equal to `etag` by the weak comparison (`W/` ignored)."""
     if not if_none_match:
         return False
     candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in candidates or etag in candidates
+    return "*" in candidates or etag.removeprefix("W/") in candidates
 
 
 def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -173,7 +179,10 @@ def create_app(logger: Logger) -> AnalyticsResolver:
     @app.exception_handler(ApiError)
     def api_error(exc: ApiError) -> Response:
         if exc.status_code >= 500:
-            logger.warning("store failure", extra={"error": type(exc).__name__, "cause": type(exc.__cause__).__name__})
+            logger.warning(
+                "store failure",
+                extra={"error": type(exc).__name__, "cause": type(exc.__cause__).__name__, **exc.log_context},
+            )
         return error_response(exc.status_code, exc.detail)
 
     @app.not_found

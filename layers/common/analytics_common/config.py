@@ -1,4 +1,4 @@
-"""Settings from the environment (SPEC section 5) and secrets from Secrets Manager.
+"""Settings from the environment (docs/api.md §5) and secrets from Secrets Manager.
 
 A `*_SECRET_ARN` is read through Powertools parameters, which caches the value
 for `SECRET_MAX_AGE_SECONDS` per container. boto3 is imported only when a secret
@@ -31,6 +31,11 @@ def env(name: str, default: str = "") -> str:
 def store_timeout_seconds() -> float:
     """Budget of one store query; kept well below the function timeout."""
     return float(env("STORE_TIMEOUT_SECONDS") or DEFAULT_STORE_TIMEOUT_SECONDS)
+
+
+def query_cache_ttl_seconds() -> float:
+    """How long a cached answer may be served (`QUERY_CACHE_TTL_SECONDS`; unset or 0: no cache)."""
+    return float(env("QUERY_CACHE_TTL_SECONDS") or 0)
 
 
 def get_secret_value(arn: str) -> str:
