@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-ENDPOINTS = ("overview", "segments", "overlap", "activations", "copilot", "usage")
-
 Rows = tuple[list[str], list[list[Any]]]  # column names, rows
 
 

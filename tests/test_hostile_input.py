@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from analytics_common.clickhouse import clickhouse_client
+from analytics_common.endpoints import ENDPOINTS, Endpoint
 from analytics_common.postgres import postgres_client
 from devstack import demo_data, run
 from devstack.gateway import LocalGateway
-from loadtest.common import Endpoint, available_endpoints
 from tests.conftest import Stores
 from tests.gateway_support import load_small_demo, serving, use_demo_stack
 
@@ -32,7 +32,6 @@ JWT_SECRET = "hostile-input-secret-0123456789abcdef01"
 DEMO_KEY = demo_data.new_api_key()
 ORG = demo_data.DEMO_ORG_ID  # the caller
 OTHER_ORG = 3  # another tenant with data in every endpoint
-ENDPOINTS = available_endpoints(say=lambda _: None)
 OVERVIEW = "/api/analytics/overview/"
 
 

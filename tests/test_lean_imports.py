@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from analytics_common.endpoints import NAMES
 from analytics_common.imports import reexports
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ["overview", "segments", "overlap", "activations", "copilot", "usage", "authorizer"]
+FUNCTIONS = [*NAMES, "authorizer"]
 # Store drivers come with the first statement; the rest no function needs at all.
 NOT_AT_IMPORT = [
     "pg8000",

@@ -38,13 +38,14 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from analytics_common.clickhouse import clickhouse_client
+from analytics_common.endpoints import NAMES
 from analytics_common.postgres import postgres_client
 from tests.authorizer_support import LogCollector, authorizer_event
 from tests.conftest import Stores
-from tests.fault_support import Tenants, endpoint_names, free_port, seed_tenants
+from tests.fault_support import Tenants, free_port, seed_tenants
 from tests.lambda_support import FakeLambdaContext, api_event, function_module
 
-ENDPOINTS = endpoint_names()
+ENDPOINTS = NAMES
 HS_SECRET = "logs-test-hs256-secret-0123456789abcdef-xyz"
 FRONTEND_KEY = "logs-test-frontend-usage-key-0123456789ab"
 PG_PASSWORD = "pg-log-pa55word-never-logged"
