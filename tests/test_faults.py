@@ -22,7 +22,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
 
@@ -49,8 +48,10 @@ CH_PASSWORD = "ch-pa55word-never-shown"
 REGION = "eu-west-1"
 # A fault must be answered well inside the functions' 10 s timeout.
 FAULT_BOUND_SECONDS = 3.0
-# Secrets Manager gets two attempts of at most 1 s to connect and 2 s to answer (config.SECRETS_CLIENT_CONFIG).
-SECRETS_FAULT_BOUND_SECONDS = 7.0
+# Secrets Manager gets two attempts of at most 1 s to connect and 2 s to answer (config.SECRETS_CLIENT_CONFIG),
+# with a backoff between them, after making the provider's client (first use, in the request): well inside
+# the function's 15 s timeout.
+SECRETS_FAULT_BOUND_SECONDS = 10.0
 # Many seconds of work for chDB: only a budget stops it.
 HEAVY_CLICKHOUSE_SQL = "SELECT sum(cityHash64(number)) + {org_id:UInt64} * 0, 0 FROM numbers(10000000000)"
 
@@ -253,9 +254,7 @@ def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", raising=False)
     with mock_aws():
-        parameters.clear_caches()
         yield boto3.client("secretsmanager", region_name=REGION)
-    parameters.clear_caches()
 
 
 def rds_secret(fault_pg: FaultPostgres) -> str:
@@ -329,13 +328,9 @@ def test_secrets_manager_that_never_answers_is_503_inside_the_function_timeout(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("DATABASE_URL")
     monkeypatch.setenv("DATABASE_SECRET_ARN", f"arn:aws:secretsmanager:{REGION}:123456789012:secret:analytics-db")
-    parameters.clear_caches()
-    try:
-        with silent_server() as server:
-            monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{server.port}")
-            response, seconds = timed_invoke("overview", session_tenants.org_id)
-    finally:
-        parameters.clear_caches()
+    with silent_server() as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{server.port}")
+        response, seconds = timed_invoke("overview", session_tenants.org_id)
     print(f"secrets manager silent: {response['statusCode']} in {seconds * 1000:.0f} ms")
     assert_clean_error(response, 503, CONFIG_UNAVAILABLE)
     assert seconds < SECRETS_FAULT_BOUND_SECONDS
@@ -359,5 +354,6 @@ def test_every_refusal_is_a_detail_object(name: str, session_tenants: Tenants) -
     assert_clean_error(invoke(name, api_event(name, "1 OR 1=1")), 403, "Forbidden.")
     unknown = api_event(name, session_tenants.org_id, path=f"/api/analytics/{name}/../../admin")
     assert_clean_error(invoke(name, unknown), 404, "Not found.")
+    # Another method never reaches a function (the gateway answers 405); one that did knows no such route.
     post = api_event(name, session_tenants.org_id, method="POST")
-    assert_clean_error(invoke(name, post), 405, "Method not allowed.")
+    assert_clean_error(invoke(name, post), 404, "Not found.")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from analytics_common.endpoints import AUTHORIZER_FUNCTION, ENDPOINTS, NAMES
-from devstack.gateway import load_template
+from devstack.template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
