@@ -30,7 +30,7 @@ from tests.sample_tenant import build as build_sample_tenant
 
 TEST_DATABASE = "analytics_test"
 # A test that needs these (directly or through `db`, `session_stores`...) runs on the real engines: it is
-# marked `engines`, so `pytest -m "not engines"` runs the others in seconds. A module that starts engines
+# marked `engines`, so `pytest -m "not engines and not tools"` runs the others in seconds. A module that starts engines
 # of its own says so with `pytestmark = pytest.mark.engines`.
 ENGINE_FIXTURES = frozenset({"store_urls"})
 

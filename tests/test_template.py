@@ -62,6 +62,7 @@ def api_paths() -> dict[str, Any]:
     return transformed()["Resources"]["AnalyticsApi"]["Properties"]["Body"]["paths"]
 
 
+@pytest.mark.tools
 def test_cfn_lint_is_clean() -> None:
     result = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)], capture_output=True, text=True, check=False
