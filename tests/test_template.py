@@ -86,6 +86,9 @@ def test_the_endpoint_list_is_the_templates() -> None:
     for endpoint in ENDPOINTS:
         assert resources[endpoint.function]["Properties"]["CodeUri"] == f"functions/{endpoint.name}/"
     assert len(set(NAMES)) == len(NAMES)
+    # Each endpoint has its folder and its sample event, and nothing else does.
+    assert {path.parent.name for path in (ROOT / "functions").glob("*/app.py")} == {*NAMES, "authorizer"}
+    assert {path.stem for path in (ROOT / "events").glob("*.json")} == {*NAMES, "authorizer", "env"}
 
 
 def test_functions_and_layer_follow_the_contract() -> None:
