@@ -156,6 +156,16 @@ def test_routes_and_authorizer_come_from_the_template() -> None:
             expected_routes.add(("/" + path.strip("/"), method.upper(), name))
     assert {(route.path, route.method, route.function) for route in spec.routes} == expected_routes
     assert expected_routes == {(endpoint.resource, "GET", endpoint.function) for endpoint in ENDPOINTS}
+    # API Gateway's own answers on every endpoint path: the DefinitionBody's MOCK ANY and the Cors preflight.
+    canned = {(answer.path, answer.method): answer for answer in spec.canned}
+    assert set(canned) == {(e.resource, method) for e in ENDPOINTS for method in ("ANY", "OPTIONS")}
+    for endpoint in ENDPOINTS:
+        refusal, preflight = canned[(endpoint.resource, "ANY")], canned[(endpoint.resource, "OPTIONS")]
+        assert (refusal.status, json.loads(refusal.body)) == (405, {"detail": "Method not allowed."})
+        assert dict(refusal.headers) == {"Allow": "GET, OPTIONS", "Access-Control-Allow-Origin": "*"}
+        assert (preflight.status, preflight.body) == (200, "")
+    assert spec.gateway_responses["UNAUTHORIZED"].status == 401
+    assert spec.gateway_responses["MISSING_AUTHENTICATION_TOKEN"].status == 404
 
     auth = resources["AnalyticsApi"]["Properties"]["Auth"]
     authorizer = auth["Authorizers"][auth["DefaultAuthorizer"]]
