@@ -123,10 +123,6 @@ class LocalGateway:
         self._auth_cache: dict[tuple[str, ...], tuple[float, AuthDecision]] = {}
         self._auth_cache_lock = threading.Lock()
 
-    @property
-    def routes(self) -> tuple[Route, ...]:
-        return self.spec.routes
-
     def handle(self, request: HttpRequest) -> HttpResponse:
         """The one place every answer of the gateway comes from (a function's, a MOCK's or an error)."""
         request_id = str(uuid.uuid4())

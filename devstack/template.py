@@ -107,9 +107,6 @@ class ApiSpec:
     authorizer: AuthorizerSpec
     layer_dirs: tuple[Path, ...]
 
-    def paths(self) -> set[str]:
-        return {route.path for route in self.routes} | {answer.path for answer in self.canned}
-
 
 class _Values:
     """The template's literal values: `!Ref` and `!Sub` of parameters resolved to their defaults."""

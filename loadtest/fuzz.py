@@ -13,10 +13,9 @@ Schemathesis CLI once per pass, each with `--checks all` (the built-in checks an
   parameters and headers (loadtest.fuzz_hooks), positive mode, so many authenticated cases carry
   odd values; each 200 must still be exactly the caller's own data.
 
-Endpoints whose function has no code yet are left out (with a note). Requirements (exit status
-1 otherwise): every pass passes (no server error, every response matching the schema, no
-failed check) and at least MIN_CASES test cases in total. The case count comes from the
-JSON report of each pass.
+Requirements (exit status 1 otherwise): every pass passes (no server error, every response
+matching the schema, no failed check) and at least MIN_CASES test cases in total. The case
+count comes from the JSON report of each pass.
 
     python -m loadtest.fuzz [--min-cases 500] [--port 0] [--local-dir .local/load] [--seed N]
 """
