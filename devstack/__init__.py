@@ -1,6 +1,7 @@
 """The local stack: real Postgres and embedded ClickHouse for tests, `make run` and `make bench`.
 
-It reuses the layer's code (`analytics_common`, e.g. the endpoint list), so its folder is made importable here.
+It reuses the layer's code (`analytics_common`: the endpoint list, the API key format, the clock), so its
+folder is made importable here, as in tools/.
 """
 
 import sys

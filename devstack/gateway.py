@@ -5,8 +5,10 @@ method answers by itself, without the authorizer: 405 for any method but GET (th
 `ANY`), the CORS preflight for OPTIONS (`Cors`). GET goes through the REQUEST authorizer: its identity
 header must be there exactly once, the authorizer gets a REQUEST event and its policy must allow the
 method ARN (decisions cached per identity for `ReauthorizeEvery` seconds); then the function gets the
-REST proxy event with the authorizer context. The gateway's own errors take their status, headers and
-body from the template's `GatewayResponses`.
+REST proxy event with the authorizer context. Any other path is the template's greedy `/{proxy+}` MOCK
+(404, and its preflight). The gateway's own errors take their status, headers and body from the
+template's `GatewayResponses`. Last, an answer is gzipped by the template's `MinimumCompressionSize`
+(devstack.compression).
 
 The in-process functions share the layer's cached store clients (one pg8000 connection, one chDB
 client), which must not be used by two threads at once, so one invocation runs at a time (a Lambda
@@ -19,6 +21,7 @@ import base64
 import copy
 import json
 import logging
+import re
 import threading
 import time
 import traceback
@@ -31,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from analytics_common.api import SECURITY_HEADERS
+from devstack import compression
 from devstack.iam import ACCOUNT_ID, REST_API_ID, STAGE, method_arn, policy_allows
 from devstack.lambda_runtime import Handler, LocalLambdaContext, add_code_paths, import_handler
 from devstack.template import API_ID, TEMPLATE, CannedAnswer, Route, load_template, read_api
@@ -108,7 +112,9 @@ class LocalGateway:
         api_id: str = API_ID,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.spec = read_api(load_template(template_path), api_id)
+        template = load_template(template_path)
+        self.spec = read_api(template, api_id)
+        self.minimum_compression_size = compression.minimum_compression_size(template, api_id)
         add_code_paths(self.spec)
         overrides = dict(handlers or {})
         needed = {route.function for route in self.spec.routes} | {self.spec.authorizer.function}
@@ -118,6 +124,8 @@ class LocalGateway:
         }
         self._routes = {(route.path, route.method): route for route in self.spec.routes}
         self._canned = {(answer.path, answer.method): answer for answer in self.spec.canned}
+        self._paths = {path for path, _ in self._routes} | {path for path, _ in self._canned}
+        self._greedy_path = next((path for path in sorted(self._paths) if re.fullmatch(r"/\{\w+\+\}", path)), None)
         self._invoke_lock = threading.Lock()
         self._monotonic = monotonic
         self._auth_cache: dict[tuple[str, ...], tuple[float, AuthDecision]] = {}
@@ -134,6 +142,10 @@ class LocalGateway:
             log.exception("gateway failure")
             response = self.error_answer(internal_error("DEFAULT_5XX"))
         response.headers.append(("x-amzn-RequestId", request_id))
+        accepted = request.header("Accept-Encoding")
+        response.headers, response.body = compression.compressed(
+            self.minimum_compression_size, accepted, response.status, response.headers, response.body
+        )
         return response
 
     def error_answer(self, error: GatewayError) -> HttpResponse:
@@ -156,10 +168,7 @@ class LocalGateway:
         resource = "/" + path.strip("/")
         route = self._routes.get((resource, request.method))
         if route is None:
-            canned = self._canned.get((resource, request.method)) or self._canned.get((resource, "ANY"))
-            if canned is None:
-                raise GatewayError("MISSING_AUTHENTICATION_TOKEN", 403, "Not found.")  # API Gateway's "no route"
-            return canned_answer(canned)
+            return canned_answer(self._canned_answer_for(resource, request.method))
 
         query = parse_qsl(parts.query, keep_blank_values=True)
         context = self._request_context(request, route, path, request_id)
@@ -190,6 +199,16 @@ class LocalGateway:
             log.error("%s failed:\n%s", route.function, traceback.format_exc())
             raise internal_error("DEFAULT_5XX", 502) from exc
         return _proxy_response(result)
+
+    def _canned_answer_for(self, resource: str, method: str) -> CannedAnswer:
+        """The MOCK method (the method's own, else ANY) of `resource`, or of the template's greedy path
+        (`/{proxy+}`: any path below the root that no other resource matches), as API Gateway picks them."""
+        if resource not in self._paths and resource != "/" and self._greedy_path is not None:
+            resource = self._greedy_path
+        canned = self._canned.get((resource, method)) or self._canned.get((resource, "ANY"))
+        if canned is None:
+            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", 403, "Not found.")  # API Gateway's "no route"
+        return canned
 
     def _authorize(
         self,

@@ -30,15 +30,9 @@ from tests.sample_tenant import build as build_sample_tenant
 
 TEST_DATABASE = "analytics_test"
 # A test that needs these (directly or through `db`, `session_stores`...) runs on the real engines: it is
-# marked `engines`, so `pytest -m "not engines and not tools"` runs the others in seconds. A module that starts engines
-# of its own says so with `pytestmark = pytest.mark.engines`.
+# marked `engines` (pytest_collection_modifyitems), so `pytest -m "not engines and not tools"` runs the others
+# in seconds. A module that starts engines of its own says so with `pytestmark = pytest.mark.engines`.
 ENGINE_FIXTURES = frozenset({"store_urls"})
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.engines)
 
 
 @dataclass
@@ -155,12 +149,43 @@ def fresh_secrets_provider() -> Iterator[None]:
     config.secrets_provider.cache_clear()
 
 
-@pytest.fixture
-def mocked_secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto's Secrets Manager (the layer's provider is made inside it, on first use)."""
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's region and dummy credentials, so no test ever reaches a real AWS account."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+@pytest.fixture
+def mocked_secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's Secrets Manager (the layer's provider is made inside it, on first use)."""
+    fake_aws_credentials(monkeypatch)
     monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", raising=False)
     with mock_aws():
         yield boto3.client("secretsmanager", region_name=AWS_REGION)
+
+
+# ---------------------------------------------------------------------------- the browser suite
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from tests.browser_support import NO_CHROMIUM, chromium_path
+
+    path = chromium_path()
+    return f"browser suite: Chromium at {path}" if path else NO_CHROMIUM
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests on the engines get the `engines` marker; without Chromium the browser tests are deselected
+    (the header's one line says so), never in CI."""
+    from tests.browser_support import chromium_path
+
+    for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engines)
+    if chromium_path() or os.environ.get("CI"):
+        return
+    deselected = [item for item in items if item.get_closest_marker("browser")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("browser")]

@@ -158,7 +158,9 @@ def test_routes_and_authorizer_come_from_the_template() -> None:
     assert expected_routes == {(endpoint.resource, "GET", endpoint.function) for endpoint in ENDPOINTS}
     # API Gateway's own answers on every endpoint path: the DefinitionBody's MOCK ANY and the Cors preflight.
     canned = {(answer.path, answer.method): answer for answer in spec.canned}
-    assert set(canned) == {(e.resource, method) for e in ENDPOINTS for method in ("ANY", "OPTIONS")}
+    paths = [*(endpoint.resource for endpoint in ENDPOINTS), "/{proxy+}"]  # and any other path: 404
+    assert set(canned) == {(path, method) for path in paths for method in ("ANY", "OPTIONS")}
+    assert (canned[("/{proxy+}", "ANY")].status, canned[("/{proxy+}", "OPTIONS")].status) == (404, 200)
     for endpoint in ENDPOINTS:
         refusal, preflight = canned[(endpoint.resource, "ANY")], canned[(endpoint.resource, "OPTIONS")]
         assert (refusal.status, json.loads(refusal.body)) == (405, {"detail": "Method not allowed."})
