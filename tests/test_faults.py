@@ -22,7 +22,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
 
 from analytics_common.clickhouse import clickhouse_client
@@ -246,11 +245,8 @@ def test_an_endpoint_whose_clickhouse_query_is_too_slow_answers_504(
 
 
 @pytest.fixture
-def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    fake_aws_credentials(monkeypatch)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", raising=False)
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name=REGION)
+def secretsmanager(mocked_secretsmanager: Any) -> Any:
+    return mocked_secretsmanager
 
 
 def rds_secret(fault_pg: FaultPostgres) -> str:
