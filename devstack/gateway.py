@@ -153,7 +153,7 @@ class LocalGateway:
         responses = self.spec.gateway_responses
         own = responses.get(error.kind)
         configured = own or responses.get("DEFAULT_4XX" if error.status < 500 else "DEFAULT_5XX")
-        status = (own.status if own is not None else None) or error.status
+        status = own.status if own is not None and own.status is not None else error.status
         message = json.dumps(error.detail)
         if configured is not None and configured.body_template is not None:
             body = configured.body_template.replace("$context.error.messageString", message)

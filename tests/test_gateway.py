@@ -589,8 +589,8 @@ def test_the_stack_serves_the_demo_and_a_second_run_reuses_it(
 
 
 def test_a_busy_port_is_reported_before_anything_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in run.POWERTOOLS_DEFAULTS:
-        monkeypatch.setenv(name, os.environ.get(name, "x"))  # restored after the test
+    for name, value in run.POWERTOOLS_DEFAULTS.items():
+        monkeypatch.setenv(name, os.environ.get(name, value))  # restored after the test
     with serving(Recorder().gateway()) as url:
         port = urlsplit(url).port
         code = run.main(["--port", str(port), "--local-dir", str(tmp_path / "local")])
