@@ -33,10 +33,3 @@ ENDPOINTS: tuple[Endpoint, ...] = tuple(
 )
 NAMES: tuple[str, ...] = tuple(endpoint.name for endpoint in ENDPOINTS)
 AUTHORIZER_FUNCTION = "AuthorizerFunction"
-
-
-def by_name(name: str) -> Endpoint:
-    for endpoint in ENDPOINTS:
-        if endpoint.name == name:
-            return endpoint
-    raise KeyError(name)
