@@ -40,6 +40,11 @@ def store_timeout_seconds() -> float:
     return float(env("STORE_TIMEOUT_SECONDS") or DEFAULT_STORE_TIMEOUT_SECONDS)
 
 
+def query_cache_ttl_seconds() -> float:
+    """How long a cached answer may be served (`QUERY_CACHE_TTL_SECONDS`; unset or 0: no cache)."""
+    return float(env("QUERY_CACHE_TTL_SECONDS") or 0)
+
+
 @lru_cache(maxsize=1)
 def secrets_provider() -> SecretsProvider:
     """The container's one provider (and value cache), its Secrets Manager client time-boxed."""
