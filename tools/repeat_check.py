@@ -69,11 +69,6 @@ ALLOWED = [
         "keyword-argument calls of two unrelated constructors (RunOptions, pg8000's Connection)",
     ),
     Allowed("loadtest/fuzz.py", "loadtest/load.py", "each tool's verdict: FAILED with its problems, or its own OK"),
-    Allowed(
-        "devstack/gateway.py",
-        "devstack/gateway.py",
-        "the authorizer call takes the parameters the authorization step got: two signatures, one list",
-    ),
 ]
 
 
