@@ -243,9 +243,7 @@ def floor_runner(org_id: int) -> Callable[[], None]:
     from analytics_common.clickhouse import clickhouse_client
     from analytics_common.postgres import postgres_client
 
-    ids = [row[0] for row in postgres_client().run(
-        "SELECT id FROM segments WHERE org_id = :org_id AND is_active ORDER BY id", org_id=org_id
-    )]  # fmt: skip
+    ids = dataset.active_segment_ids(postgres_client(), org_id)
     ch = clickhouse_client()
 
     def floor() -> None:

@@ -22,15 +22,15 @@ from tests.sample_tenant import SampleTenant
 from tests.test_template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+OPENAPI = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 
 
 def response_schema(path: str, status: str) -> dict[str, Any]:
     """The JSON schema of one response, able to resolve the document's `#/components/...` references."""
-    response = SPEC["paths"][path]["get"]["responses"][status]
+    response = OPENAPI["paths"][path]["get"]["responses"][status]
     if "$ref" in response:
-        response = SPEC["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
-    return {**response["content"]["application/json"]["schema"], "components": SPEC["components"]}
+        response = OPENAPI["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+    return {**response["content"]["application/json"]["schema"], "components": OPENAPI["components"]}
 
 
 def check(instance: Any, schema: dict[str, Any]) -> None:
@@ -38,8 +38,8 @@ def check(instance: Any, schema: dict[str, Any]) -> None:
 
 
 def test_openapi_document_is_valid() -> None:
-    validate(SPEC)  # raises on any violation of the OpenAPI 3.1 schema
-    assert SPEC["openapi"].startswith("3.1")
+    validate(OPENAPI)  # raises on any violation of the OpenAPI 3.1 schema
+    assert OPENAPI["openapi"].startswith("3.1")
 
 
 def test_openapi_describes_exactly_the_endpoints_of_the_template() -> None:
@@ -50,12 +50,12 @@ def test_openapi_describes_exactly_the_endpoints_of_the_template() -> None:
         for event in resource["Properties"].get("Events", {}).values()
         if event["Type"] == "Api"
     }
-    assert {f"{path}/" for path in template_paths} == set(SPEC["paths"]) == {f"/api/analytics/{n}/" for n in NAMES}
-    for path, operations in SPEC["paths"].items():
+    assert {f"{path}/" for path in template_paths} == set(OPENAPI["paths"]) == {f"/api/analytics/{n}/" for n in NAMES}
+    for path, operations in OPENAPI["paths"].items():
         assert set(operations) == {"get"}, path
         assert {"200", "401", "403", "404", "405", "429", "503", "504"} <= set(operations["get"]["responses"]), path
-    assert SPEC["security"] == [{"bearerAuth": []}]
-    scheme = SPEC["components"]["securitySchemes"]["bearerAuth"]
+    assert OPENAPI["security"] == [{"bearerAuth": []}]
+    scheme = OPENAPI["components"]["securitySchemes"]["bearerAuth"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
 
 

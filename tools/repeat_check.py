@@ -35,12 +35,6 @@ class Allowed:
 # Pairs that are alike in shape but not one piece of logic. Each needs its reason; keep it short.
 ALLOWED = [
     Allowed(
-        "functions/*/app.py",
-        "functions/*/app.py",
-        "the six handlers: module-level logger and app, one route calling its query, the Lambda entry point; "
-        "one function per endpoint is the design (docs/api.md §1), so each keeps its own route",
-    ),
-    Allowed(
         "devstack/demo_data.py",
         "devstack/demo_data.py",
         "the demo organizations are data: one OrgSpec(...) literal each",
