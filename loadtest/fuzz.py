@@ -15,10 +15,9 @@ Schemathesis CLI once per pass, each with `--checks all` (the built-in checks an
   parameters and headers (loadtest.fuzz_hooks), positive mode, so many authenticated cases carry
   odd values; each 200 must still be exactly the caller's own data.
 
-Endpoints whose function has no code yet are left out (with a note). Requirements (exit status
-1 otherwise): every pass passes (no server error, every response matching the schema, no
-failed check) and at least MIN_CASES test cases in total. The case count comes from the
-JSON report of each pass.
+Requirements (exit status 1 otherwise): every pass passes (no server error, every response
+matching the schema, no failed check) and at least MIN_CASES test cases in total. The case
+count comes from the JSON report of each pass.
 
     python -m loadtest.fuzz [--min-cases 500] [--port 0] [--local-dir .local/load] [--seed N]
 """
@@ -36,17 +35,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from analytics_common.endpoints import ENDPOINTS
 from loadtest import fuzz_hooks
 from loadtest.common import (
     DEFAULT_LOCAL_DIR,
     OPENAPI,
     ROOT,
     Credential,
-    Endpoint,
-    available_endpoints,
     credentials,
     local_stack,
-    openapi_endpoints,
     say_flushed,
 )
 
@@ -98,9 +95,7 @@ def plan_passes(creds: Sequence[Credential]) -> list[Pass]:
     return passes
 
 
-def schemathesis_command(
-    url: str, plan: Pass, excluded: Sequence[Endpoint], report_dir: Path, seed: int | None
-) -> list[str]:
+def schemathesis_command(url: str, plan: Pass, report_dir: Path, seed: int | None) -> list[str]:
     command = [sys.executable, "-m", "schemathesis.cli", "run", str(OPENAPI), "--url", url]
     command += ["--checks", "all", "--mode", plan.mode, "--max-examples", str(plan.max_examples)]
     command += ["--workers", "1", "--request-timeout", "30", "--generation-database", "none", "--no-color"]
@@ -109,14 +104,12 @@ def schemathesis_command(
         command += ["--seed", str(seed)]
     if plan.phases is not None:
         command += ["--phases", plan.phases]
-    for endpoint in excluded:
-        command += ["--exclude-path", endpoint.path]
     if plan.credential is not None:
         command += ["--header", f"Authorization: Bearer {plan.credential.token}"]
     return command
 
 
-def run_pass(url: str, plan: Pass, excluded: Sequence[Endpoint], seed: int | None) -> PassResult:
+def run_pass(url: str, plan: Pass, seed: int | None) -> PassResult:
     with tempfile.TemporaryDirectory(prefix="fuzz-") as scratch:
         work = Path(scratch)
         environment = {**os.environ, "SCHEMATHESIS_HOOKS": "loadtest.fuzz_hooks"}
@@ -127,7 +120,7 @@ def run_pass(url: str, plan: Pass, excluded: Sequence[Endpoint], seed: int | Non
             environment[fuzz_hooks.TOKEN_ENV] = plan.credential.token
         environment[fuzz_hooks.IGNORED_INPUTS_ENV] = "1" if plan.ignored_inputs else "0"
         completed = subprocess.run(  # noqa: S603 - this interpreter, our own arguments
-            schemathesis_command(url, plan, excluded, work / "report", seed),
+            schemathesis_command(url, plan, work / "report", seed),
             cwd=work,  # Schemathesis writes its caches in the working directory
             env=environment,
             capture_output=True,
@@ -161,8 +154,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    endpoints = available_endpoints()
-    excluded = [e for e in openapi_endpoints() if e not in endpoints]
+    endpoints = ENDPOINTS
     results: list[PassResult] = []
     with local_stack(args.local_dir, port=args.port, scale=args.scale) as stack:
         creds = credentials(
@@ -174,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         say_flushed(f"Schemathesis on {stack.url}: {len(endpoints)} endpoints, openapi.yaml, --checks all")
         for plan in plan_passes(creds):
-            result = run_pass(stack.url, plan, excluded, args.seed)
+            result = run_pass(stack.url, plan, args.seed)
             results.append(result)
             verdict = "ok" if result.exit_code == 0 and not result.failures else "FAILED"
             say_flushed(f"  {plan.name:<44} {result.generated:>5} cases  {verdict}")

@@ -15,8 +15,8 @@ app = create_app(logger)
 
 @app.get("/api/analytics/activations", query=(LIMIT, CURSOR))
 def activations() -> Page:
-    query = request_query(app)  # parsed after the caller's organization: none, and no query runs
-    return fetch_activations(postgres_client(), query.org_id, after=query.after, limit=query.limit)
+    query = request_query(app)
+    return fetch_activations(postgres_client(), app.org_id, after=query.after, limit=query.limit)
 
 
 # log_event=False: the event holds the bearer token, whatever POWERTOOLS_LOGGER_LOG_EVENT says.

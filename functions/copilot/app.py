@@ -16,8 +16,8 @@ app = create_app(logger)
 
 @app.get("/api/analytics/copilot", query=(TZ, DAYS))
 def copilot() -> dict:
-    query = request_query(app)  # parsed after the caller's organization: none, and no query runs
-    return fetch_copilot(postgres_client(), query.org_id, query.window(clock.utc_now()))
+    query = request_query(app)
+    return fetch_copilot(postgres_client(), app.org_id, query.window(clock.utc_now()))
 
 
 # log_event=False: the event holds the bearer token, whatever POWERTOOLS_LOGGER_LOG_EVENT says.

@@ -17,11 +17,11 @@ app = create_app(logger)
 
 @app.get("/api/analytics/segments", query=(TZ, DAYS, LIMIT, CURSOR))
 def segments() -> Page:
-    query = request_query(app)  # parsed after the caller's organization: none, and no query runs
+    query = request_query(app)
     return fetch_segments(
         postgres_client(),
         clickhouse_client(),
-        query.org_id,
+        app.org_id,
         query.window(clock.utc_now()),
         after=query.after,
         limit=query.limit,
