@@ -272,6 +272,8 @@ def test_functions_read_exactly_their_secrets_and_only_when_configured() -> None
                 "JwtSecretArn": "HasJwtSecret",
                 "FrontendUsageKeySecret": None,
             }
+        elif logical_id in ("SegmentsFunction", "ActivationsFunction"):  # they sign pagination cursors
+            assert grants == {**endpoint_grants, "CursorSecret": None}, logical_id
         else:
             assert grants == endpoint_grants, logical_id
     conditions = transformed()["Conditions"]
