@@ -13,7 +13,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from analytics_common.endpoints import NAMES
+from analytics_common.endpoints import ENDPOINTS, NAMES, Endpoint
 from devstack.gateway import HttpRequest
 from tests.conftest import Stores
 from tests.gateway_support import local_gateway
@@ -114,21 +114,21 @@ def test_usage_without_subscription_is_a_documented_404(db: Stores, ids: Iterato
 def declared_parameters(path: str) -> dict[str, dict[str, Any]]:
     """Query parameter name -> its declaration, for one operation."""
     declared = {}
-    for entry in SPEC["paths"][path]["get"].get("parameters", []):
-        parameter = SPEC["components"]["parameters"][entry["$ref"].rsplit("/", 1)[-1]] if "$ref" in entry else entry
+    for entry in OPENAPI["paths"][path]["get"].get("parameters", []):
+        parameter = OPENAPI["components"]["parameters"][entry["$ref"].rsplit("/", 1)[-1]] if "$ref" in entry else entry
         assert parameter["in"] == "query" and parameter["required"] is False
         declared[parameter["name"]] = parameter
     return declared
 
 
-@pytest.mark.parametrize("name", ENDPOINTS)
-def test_openapi_declares_exactly_the_parameters_each_route_takes(name: str) -> None:
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=NAMES)
+def test_openapi_declares_exactly_the_parameters_each_route_takes(endpoint: Endpoint) -> None:
     from tests.lambda_support import function_module
 
-    path = f"/api/analytics/{name}/"
-    takes = function_module(name).app.query_parameters[path.rstrip("/")]
+    path = endpoint.path
+    takes = function_module(endpoint.name).app.query_parameters[endpoint.resource]
     assert sorted(declared_parameters(path)) == sorted(takes)
-    responses = SPEC["paths"][path]["get"]["responses"]
+    responses = OPENAPI["paths"][path]["get"]["responses"]
     assert ("400" in responses) == bool(takes)
     assert ("Link" in responses["200"].get("headers", {})) == ("cursor" in takes)
 
@@ -136,6 +136,6 @@ def test_openapi_declares_exactly_the_parameters_each_route_takes(name: str) -> 
 def test_openapi_time_zones_are_the_bundled_tz_database() -> None:
     from analytics_common import window
 
-    enum = SPEC["components"]["schemas"]["TimeZone"]["enum"]
+    enum = OPENAPI["components"]["schemas"]["TimeZone"]["enum"]
     assert enum == sorted(window.zone_names())
-    assert window.tz_database_version() in SPEC["components"]["parameters"]["Tz"]["description"]
+    assert window.tz_database_version() in OPENAPI["components"]["parameters"]["Tz"]["description"]
