@@ -467,4 +467,13 @@ def test_dashboard_body_is_json_naming_the_stack_resources() -> None:
     assert names == {"AWS::Region", "ApiName", "StageName", *FUNCTIONS}
     dashboard = json.loads(re.sub(r"\$\{[A-Za-z:]+\}", "x", body))
     titles = {widget["properties"]["title"] for widget in dashboard["widgets"]}
-    assert {"Requests and errors", "API latency (ms)", "Faults"} <= titles
+    assert {"Requests and errors", "API latency (ms)", "Faults, and error answers by cause (EMF)"} <= titles
+    searches = re.findall(r"SEARCH\('\{([^}]+)\} MetricName=\\\"(\w+)\\\"", body)
+    # The dimension sets analytics_common.metrics writes (tests/test_metrics.py), with Powertools' service.
+    assert sorted(searches) == [
+        ("PlatformAnalytics,cause,endpoint,service", "4xx"),
+        ("PlatformAnalytics,cause,endpoint,service", "5xx"),
+        ("PlatformAnalytics,endpoint,service", "ColdStart"),
+        ("PlatformAnalytics,endpoint,service", "Latency"),
+        ("PlatformAnalytics,endpoint,service,store", "StoreTime"),
+    ]

@@ -24,6 +24,11 @@ def measure(store: str) -> Iterator[None]:
         _spent_seconds[store] = _spent_seconds.get(store, 0.0) + time.perf_counter() - started
 
 
+def spent_seconds() -> dict[str, float]:
+    """Seconds spent in each store asked during the current request."""
+    return dict(_spent_seconds)
+
+
 def server_timing() -> str:
     """`pg;dur=3.1, ch;dur=12.0` (milliseconds), or "" when no store was asked."""
     return ", ".join(f"{store};dur={seconds * 1000:.1f}" for store, seconds in _spent_seconds.items())
