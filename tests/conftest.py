@@ -27,6 +27,8 @@ from analytics_common import clock
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.postgres import postgres_client
 from devstack import stores
+from tests import sample_tenant
+from tests.sample_tenant import SampleTenant
 
 TEST_DATABASE = "analytics_test"
 
@@ -86,6 +88,17 @@ _ids = itertools.count(1000)
 def ids() -> Iterator[int]:
     """Ids (organizations, segments, rows) that no other test uses in this session."""
     return _ids
+
+
+@pytest.fixture
+def tenant(db: Stores, ids: Iterator[int], now: datetime) -> SampleTenant:
+    """A new sample organization (tests/sample_tenant.py) in the session's stores."""
+    sample = sample_tenant.build(ids, now)
+    for table, (columns, rows) in sample.postgres.items():
+        db.insert_pg(table, columns, rows)
+    for table, (columns, rows) in sample.clickhouse:
+        db.insert_ch(table, columns, rows)
+    return sample
 
 
 @pytest.fixture(scope="session")

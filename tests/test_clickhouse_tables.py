@@ -9,16 +9,13 @@ table of the same name, in the database of the DSN, stands in front of the shard
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import pytest
 
 from analytics_common.clickhouse import ClickHouseClient
-from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
-from tests.sample_tenant import ENDPOINTS, SampleTenant, build
+from tests.sample_tenant import ENDPOINTS, SampleTenant
 
 TABLES = {"segment_memberships", "segment_size_history", "events"}
 # What follows FROM or JOIN: a name (possibly qualified) or a table function call; `(` (a subquery) is skipped.
@@ -55,16 +52,6 @@ def test_read_tables_reads_what_a_statement_names() -> None:
         read_tables("SELECT 1 FROM analytics.events")
     with pytest.raises(AssertionError, match="table function"):
         read_tables("SELECT 1 FROM cluster('main', default.events)")
-
-
-@pytest.fixture
-def tenant(db: Stores, ids: Iterator[int], now: datetime) -> SampleTenant:
-    sample = build(ids, now)
-    for table, (columns, rows) in sample.postgres.items():
-        db.insert_pg(table, columns, rows)
-    for table, (columns, rows) in sample.clickhouse:
-        db.insert_ch(table, columns, rows)
-    return sample
 
 
 def test_every_clickhouse_statement_reads_only_the_three_tables_unqualified(

@@ -6,8 +6,6 @@ Latency, requests and cold starts by endpoint; store time by endpoint and store;
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from analytics_common.postgres import postgres_client
 from tests.authorizer_support import closed_port_url
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
-from tests.sample_tenant import SampleTenant, build
+from tests.sample_tenant import SampleTenant
 from tests.test_lean_imports import run_fresh
 
 ROOT_LAYER = metrics.__file__.rsplit("/analytics_common/", 1)[0]
@@ -38,16 +36,6 @@ def emf_lines(out: str) -> list[dict[str, Any]]:
         values = {name: blob[name][0] if isinstance(blob[name], list) else blob[name] for name in names}
         found.append({"dimensions": {d: blob[d] for d in dimensions}, **values})
     return found
-
-
-@pytest.fixture
-def tenant(db: Stores, ids: Iterator[int], now: datetime) -> SampleTenant:
-    sample = build(ids, now)
-    for table, (columns, rows) in sample.postgres.items():
-        db.insert_pg(table, columns, rows)
-    for table, (columns, rows) in sample.clickhouse:
-        db.insert_ch(table, columns, rows)
-    return sample
 
 
 @pytest.fixture

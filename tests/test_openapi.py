@@ -14,7 +14,7 @@ from openapi_spec_validator import validate
 
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
-from tests.sample_tenant import ENDPOINTS, SampleTenant, build
+from tests.sample_tenant import ENDPOINTS, SampleTenant
 from tests.test_template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,17 +80,6 @@ def test_schemas_reject_what_the_contract_forbids() -> None:
             check([{**segment, "last_computed_at": stamp}], response_schema("/api/analytics/segments/", "200"))
     with pytest.raises(jsonschema.ValidationError):
         check({"detail": "x", "trace": "..."}, response_schema("/api/analytics/usage/", "404"))
-
-
-@pytest.fixture
-def tenant(db: Stores, ids: Iterator[int], now: datetime) -> SampleTenant:
-    """A new sample organization in the test session's stores, read through the functions' own clients."""
-    sample = build(ids, now)
-    for table, (columns, rows) in sample.postgres.items():
-        db.insert_pg(table, columns, rows)
-    for table, (columns, rows) in sample.clickhouse:
-        db.insert_ch(table, columns, rows)
-    return sample
 
 
 @pytest.mark.parametrize("name", ENDPOINTS)

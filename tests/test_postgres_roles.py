@@ -9,7 +9,6 @@ every other read and every write is refused by Postgres itself (SQLSTATE 42501),
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import pg8000.native
@@ -20,7 +19,7 @@ from devstack import stores
 from tests.authorizer_support import authorize, authorizer_event, expected_allow, normalized
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
-from tests.sample_tenant import ENDPOINTS, SampleTenant, build
+from tests.sample_tenant import ENDPOINTS, SampleTenant
 
 # Every Postgres table of schema/postgres.sql, and which the endpoints read (from their SQL).
 TABLES = {
@@ -90,16 +89,6 @@ def test_the_schema_is_re_runnable_and_keeps_the_grants_exact(session_stores: St
         "SELECT count(*) FROM pg_indexes WHERE tablename = 'api_keys' AND indexdef LIKE '%(usage_key)%'"
     )
     assert usage_key_indexes == [[1]]  # ADD COLUMN IF NOT EXISTS ... UNIQUE ran twice, one index
-
-
-@pytest.fixture
-def tenant(db: Stores, ids: Iterator[int], now: datetime) -> SampleTenant:
-    sample = build(ids, now)
-    for table, (columns, rows) in sample.postgres.items():
-        db.insert_pg(table, columns, rows)
-    for table, (columns, rows) in sample.clickhouse:
-        db.insert_ch(table, columns, rows)
-    return sample
 
 
 def test_every_endpoint_answers_through_the_reader_role(
