@@ -16,7 +16,7 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -142,7 +142,7 @@ def build(anchor: datetime | None = None) -> dict[str, Any]:
     ch = stores.clickhouse_writer(clickhouse_url(), DATABASE, fresh=True)
     pg = stores.connect(database_url)
     try:
-        copy_rows(pg, "plans", ["id", "name", "tier", "events_limit", "users_limit", "segments_limit",
+        stores.copy_rows(pg, "plans", ["id", "name", "tier", "events_limit", "users_limit", "segments_limit",
                                 "ai_credits_limit"], PLANS)  # fmt: skip
         counts = {}
         for tenant in TENANTS:
@@ -197,8 +197,10 @@ def segment_sizes(tenant: Tenant) -> list[int]:
 def build_tenant(pg: Any, ch: Any, tenant: Tenant, anchor: datetime) -> dict[str, int]:
     rng = random.Random(tenant.org_id)
     org = tenant.org_id
-    copy_rows(pg, "organizations", ["id", "name", "created_at"], [(org, f"Tenant {tenant.label}", anchor - 400 * DAY)])
-    copy_rows(
+    stores.copy_rows(
+        pg, "organizations", ["id", "name", "created_at"], [(org, f"Tenant {tenant.label}", anchor - 400 * DAY)]
+    )
+    stores.copy_rows(
         pg,
         "subscriptions",
         ["id", "org_id", "plan_id", "status", "current_period_start", "current_period_end", "created_at"],
@@ -227,7 +229,7 @@ def build_tenant(pg: Any, ch: Any, tenant: Tenant, anchor: datetime) -> dict[str
     history, last_computed = size_history(rng, tenant, dict(zip(all_ids, all_sizes, strict=True)), anchor)
     if history:
         ch.insert("segment_size_history", history, column_names=["org_id", "segment_id", "computed_at", "member_count"])
-    copy_rows(
+    stores.copy_rows(
         pg,
         "segments",
         ["id", "org_id", "name", "is_active", "member_count", "last_computed_at", "created_at"],
@@ -250,19 +252,19 @@ def build_tenant(pg: Any, ch: Any, tenant: Tenant, anchor: datetime) -> dict[str
     )
 
     activation_rows = activations(rng, tenant, all_ids, anchor)
-    copy_rows(
+    stores.copy_rows(
         pg,
         "activations",
         ["id", "org_id", "segment_id", "connector_type", "status", "last_synced_at", "last_error", "created_at"],
         activation_rows,
     )
-    logs = copy_rows(
+    logs = stores.copy_rows(
         pg,
         "activation_sync_logs",
         ["id", "activation_id", "status", "user_count", "error_message", "synced_at"],
         sync_logs(rng, tenant, [row[0] for row in activation_rows], anchor),
     )
-    copilot = copy_rows(
+    copilot = stores.copy_rows(
         pg,
         "copilot_requests",
         ["id", "org_id", "status", "credits", "created_at"],
@@ -367,38 +369,3 @@ def copilot_requests(rng: random.Random, tenant: Tenant, anchor: datetime) -> It
         ok = rng.random() < 0.9
         yield (base + n, tenant.org_id, "success" if ok else "error", rng.randrange(1, 6) if ok else 0,
                anchor - timedelta(seconds=rng.randrange(span)))  # fmt: skip
-
-
-def copy_rows(pg: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """COPY rows into a Postgres table as CSV, streamed in ~1 MB chunks; the count."""
-    count = 0
-
-    def chunks() -> Iterator[str]:
-        nonlocal count
-        lines: list[str] = []
-        size = 0
-        for row in rows:
-            line = ",".join(csv_field(value) for value in row) + "\n"
-            lines.append(line)
-            size += len(line)
-            count += 1
-            if size > 1 << 20:
-                yield "".join(lines)
-                lines, size = [], 0
-        if lines:
-            yield "".join(lines)
-
-    pg.run(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", stream=chunks())
-    return count
-
-
-def csv_field(value: Any) -> str:
-    """A CSV field for COPY: NULL unquoted and empty, every other value quoted (so '' stays '')."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, int):
-        return str(value)
-    text = value.isoformat() if isinstance(value, (datetime, date)) else str(value)
-    return '"' + text.replace('"', '""') + '"'

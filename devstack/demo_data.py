@@ -16,22 +16,20 @@ of a segment is that count at `last_computed_at`, and an activation's
 
 from __future__ import annotations
 
-import hashlib
-import io
 import itertools
 import json
 import math
-import secrets
-import string
 import uuid
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
 from typing import Any
 
+from analytics_common.api_keys import api_key_hash, generate_api_key, issued_key_prefix
+from analytics_common.clock import day_start
 from devstack import stores
 
 SEED = 20260502
@@ -307,10 +305,6 @@ CONNECTOR_ERRORS = {
     "iterable": ("Iterable list is archived", "Iterable API returned 429 Too Many Requests"),
 }
 
-API_KEY_ALPHABET = string.ascii_lowercase + string.digits
-API_KEY_SECRET_ALPHABET = string.ascii_letters + string.digits + "-_"
-
-
 # ---------------------------------------------------------------------------- API keys
 
 
@@ -321,20 +315,8 @@ SAMPLE_EVENT_KEY_NAME = "Sample event key (events/authorizer.json)"
 
 
 def new_api_key(rng: Random | None = None) -> str:
-    """`pa_<8 lowercase alnum>_<40 URL-safe chars>`; random from `secrets` unless an `rng` is given."""
-    choice = rng.choice if rng is not None else secrets.choice
-    prefix = "".join(choice(API_KEY_ALPHABET) for _ in range(8))
-    secret = "".join(choice(API_KEY_SECRET_ALPHABET) for _ in range(40))
-    return f"pa_{prefix}_{secret}"
-
-
-def api_key_prefix(key: str) -> str:
-    return key.split("_")[1]
-
-
-def api_key_hash(key: str) -> str:
-    """What `api_keys.key_hash` stores: lowercase hex SHA-256 of the whole key string."""
-    return hashlib.sha256(key.encode()).hexdigest()
+    """A key in the format of analytics_common.api_keys; reproducible from a seeded `rng`, else random."""
+    return generate_api_key(rng)
 
 
 # ---------------------------------------------------------------------------- the rows
@@ -427,7 +409,7 @@ def generate_org(
 
     for spec in org.subscriptions:
         start = today + timedelta(days=spec.start_offset_days)
-        created = max(org_created, _day_start(start) - timedelta(hours=rng.uniform(1, 20)))
+        created = max(org_created, day_start(start) - timedelta(hours=rng.uniform(1, 20)))
         end = today + timedelta(days=spec.end_offset_days)
         pg["subscriptions"].append(
             (ids.next("subscriptions"), org.id, plan_ids[spec.tier], spec.status, start, end, created)
@@ -459,7 +441,7 @@ def _api_keys(
                 ids.next("api_keys"),
                 org.id,
                 name,
-                api_key_prefix(key),
+                issued_key_prefix(key),
                 api_key_hash(key),
                 created,
                 expires_at,
@@ -481,7 +463,7 @@ def _segments(
     dataset: DemoDataset, org: OrgSpec, ids: IdSequence, rng: Random, profiles: list[str]
 ) -> dict[str, _Segment]:
     now = dataset.now
-    today_start = _day_start(now.date())
+    today_start = day_start(now.date())
     rounds: list[list[tuple[Any, ...]]] = [[], [], []]  # one ClickHouse insert per version round
     history: list[tuple[Any, ...]] = []
     result: dict[str, _Segment] = {}
@@ -548,7 +530,7 @@ def _size_history(rng: Random, first: datetime, last: datetime, final: int) -> l
     while day < last.date():
         if rng.random() >= 0.15:  # ~15% of days have no computation (gaps carry forward)
             for _ in range(rng.choice((1, 1, 2))):
-                points.append(_day_start(day) + timedelta(seconds=rng.randrange(86_400)))
+                points.append(day_start(day) + timedelta(seconds=rng.randrange(86_400)))
         day += timedelta(days=1)
     points = sorted(p for p in points if p < last)
     points.append(last)
@@ -604,7 +586,7 @@ def _events(dataset: DemoDataset, org: OrgSpec, rng: Random, profiles: list[str]
     now = dataset.now
     today = now.date()
     first_day = today - timedelta(days=EVENT_DAYS - 1)
-    elapsed_today = (now - _day_start(today)).total_seconds()
+    elapsed_today = (now - day_start(today)).total_seconds()
     weights = []
     for offset in range(EVENT_DAYS):
         day = first_day + timedelta(days=offset)
@@ -625,7 +607,7 @@ def _events(dataset: DemoDataset, org: OrgSpec, rng: Random, profiles: list[str]
         if not count:
             continue
         day = first_day + timedelta(days=offset)
-        start = _day_start(day)
+        start = day_start(day)
         who = rng.choices(profiles, cum_weights=profile_cum, k=count)
         what = rng.choices(names, cum_weights=name_cum, k=count)
         if day == today:
@@ -651,7 +633,7 @@ def _copilot_requests(
     today = now.date()
     for offset in range(EVENT_DAYS - 1, -1, -1):
         day = today - timedelta(days=offset)
-        start = _day_start(day)
+        start = day_start(day)
         length = (now - start).total_seconds() if day == today else 86_400.0
         expected = org.copilot_per_day * length / 86_400
         count = max(0, round(rng.gauss(expected, math.sqrt(expected)))) if expected > 0 else 0
@@ -676,10 +658,6 @@ def _apportion(total: int, weights: Sequence[float]) -> list[int]:
     return counts
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
 # ---------------------------------------------------------------------------- loading
 
 
@@ -689,7 +667,7 @@ def load(dataset: DemoDataset, database_url: str, clickhouse: Any) -> None:
     try:
         conn.run("BEGIN")
         for table, columns in PG_COLUMNS.items():
-            copy_rows(conn, table, columns, dataset.postgres[table])
+            stores.copy_rows(conn, table, columns, dataset.postgres[table])
         conn.run("COMMIT")
     finally:
         conn.close()
@@ -703,29 +681,6 @@ def load(dataset: DemoDataset, database_url: str, clickhouse: Any) -> None:
                     column_names=columns,
                     column_oriented=True,
                 )
-
-
-def copy_rows(conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """`COPY table FROM STDIN` (CSV) through pg8000."""
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write(",".join(_csv_value(value) for value in row))
-        buffer.write("\n")
-    buffer.seek(0)
-    conn.run(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", stream=buffer)
-
-
-def _csv_value(value: Any) -> str:
-    # In COPY's CSV format an unquoted empty field is NULL and a quoted one an empty string.
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return '"' + str(value).replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -754,7 +709,7 @@ def ensure_loaded(
     """
     from analytics_common.postgres import parse_database_url
 
-    key_prefix = api_key_prefix(demo_api_key)
+    key_prefix = issued_key_prefix(demo_api_key)
     expected = {
         "dataset_version": DATASET_VERSION,
         "seed": seed,

@@ -44,6 +44,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 
+from devstack import compression
+
 log = logging.getLogger("devstack.gateway")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -398,7 +400,9 @@ class LocalGateway:
         api_id: str = API_ID,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.spec = read_api(load_template(template_path), api_id)
+        template = load_template(template_path)
+        self.spec = read_api(template, api_id)
+        self.minimum_compression_size = compression.minimum_compression_size(template, api_id)
         add_code_paths(self.spec)
         overrides = dict(handlers or {})
         needed = {route.function for route in self.spec.routes}
@@ -437,12 +441,23 @@ class LocalGateway:
             log.exception("gateway failure")
             response = self._error(request, 500, "Internal server error.")
         response.headers.append(("x-amzn-RequestId", request_id))
+        accepted = request.header("Accept-Encoding")
+        response.headers, response.body = compression.compressed(
+            self.minimum_compression_size, accepted, response.status, response.headers, response.body
+        )
         return response
 
     def _handle(self, request: HttpRequest, request_id: str) -> HttpResponse:
         parts = urlsplit(request.target)
         path = unquote(parts.path) or "/"
-        route, path_parameters = self._match(request.method, path)
+        try:
+            route, path_parameters = self._match(request.method, path)
+        except GatewayError:
+            if request.method != "OPTIONS":
+                raise
+            # The template's `/{proxy+}` gets SAM's preflight answer: a script then reads the unknown path's 404.
+            cors = [*cors_headers(request.header("Origin")), ("Access-Control-Allow-Methods", "GET,OPTIONS")]
+            return HttpResponse(204, cors)
         query = parse_qsl(parts.query, keep_blank_values=True)
         context = self._request_context(request, route, path, request_id)
 

@@ -6,7 +6,10 @@ and the demo API key. The demo data is loaded on the first run and reused after
 (`--reload` loads it again). The functions run in this process behind
 `devstack.gateway`, which reads the routes and the authorizer from `template.yaml`.
 
-    python -m devstack.run [--host 127.0.0.1] [--port 3000] [--reload] [--scale 1.0]
+    python -m devstack.run [--host 127.0.0.1] [--port 3000] [--explorer-port 3001] [--reload] [--scale 1.0]
+
+The explorer (devstack.explorer: a dashboard at `/` and the API docs at `/docs`) is served on
+another port, so its pages call the API cross-origin as the platform's frontend does.
 
 `DEVSTACK_HOST` / `DEVSTACK_PORT` set the address too. `--postgres-url` uses a
 running Postgres server instead of the embedded one.
@@ -20,6 +23,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -30,6 +34,7 @@ from types import FrameType
 from typing import Any
 
 from devstack import demo_data
+from devstack.explorer import ExplorerServer, make_explorer
 from devstack.gateway import ROOT, TEMPLATE, GatewayServer, Handler, LocalGateway, make_server
 
 LOCAL_DIR = ROOT / ".local"
@@ -51,6 +56,7 @@ POWERTOOLS_DEFAULTS = {
 class RunOptions:
     host: str = "127.0.0.1"
     port: int = 3000
+    explorer_port: int | None = None  # None: the API's port + 1 (any free port when the API's is 0)
     local_dir: Path = LOCAL_DIR
     postgres_url: str | None = None  # an existing server's URL; None: the embedded one under local_dir
     chdb_path: Path | None = None  # None: local_dir / "chdb" (one chDB data path per process)
@@ -94,6 +100,7 @@ class Stack:
     loaded: bool  # False: the demo data of an earlier run was reused
     environment: dict[str, str]
     postgres: EmbeddedPostgres | None = None
+    explorer: ExplorerServer | None = None
 
     @property
     def url(self) -> str:
@@ -101,6 +108,8 @@ class Stack:
 
     def close(self) -> None:
         self.server.server_close()
+        if self.explorer is not None:
+            self.explorer.server_close()
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None
@@ -142,7 +151,12 @@ def prepare_stack(
     gateway = LocalGateway(options.template, handlers=options.handlers)
     server = make_server(gateway, options.host, options.port)
     postgres: EmbeddedPostgres | None = None
+    explorer: ExplorerServer | None = None
     try:
+        explorer_port = options.explorer_port
+        if explorer_port is None:
+            explorer_port = options.port + 1 if options.port else 0
+        explorer = make_explorer(server.url, "", options.host, explorer_port)
         local = options.local_dir
         local.mkdir(parents=True, exist_ok=True)
         jwt_secret = read_or_create(local / "jwt-secret", lambda: secrets.token_urlsafe(48))
@@ -177,9 +191,12 @@ def prepare_stack(
         }
         apply_environment(environment)
         _forget_store_clients()
-        return Stack(server, demo_jwt(jwt_secret, now), api_key, result.loaded, environment, postgres)
+        explorer.token = demo_jwt(jwt_secret, now)
+        return Stack(server, explorer.token, api_key, result.loaded, environment, postgres, explorer)
     except BaseException:
         server.server_close()
+        if explorer is not None:
+            explorer.server_close()
         if postgres is not None:
             postgres.stop()
         raise
@@ -214,6 +231,15 @@ def banner(stack: Stack, options: RunOptions, seconds: float) -> str:
         f"  curl -s -H 'Authorization: Bearer {stack.jwt}' {overview}",
         f"  curl -s -H 'Authorization: Bearer {stack.api_key}' {overview}",
         "",
+    ]
+    if stack.explorer is not None:
+        explorer = stack.explorer.url
+        lines += [
+            f"Dashboard (org {demo_data.DEMO_ORG_ID}, calls the API cross-origin): {explorer}/",
+            f"API docs (Swagger UI, try it with the demo JWT):      {explorer}/docs",
+            "",
+        ]
+    lines += [
         "Ctrl-C stops.",
     ]
     gateway = stack.server.gateway
@@ -232,6 +258,12 @@ def parse_args(argv: list[str] | None) -> RunOptions:
     parser = argparse.ArgumentParser(prog="python -m devstack.run", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default=os.environ.get("DEVSTACK_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEVSTACK_PORT", "3000")))
+    parser.add_argument(
+        "--explorer-port",
+        type=int,
+        default=int(os.environ["DEVSTACK_EXPLORER_PORT"]) if os.environ.get("DEVSTACK_EXPLORER_PORT") else None,
+        help="the dashboard and API docs (default: --port + 1)",
+    )
     parser.add_argument("--reload", action="store_true", help="load the demo data again")
     parser.add_argument("--scale", type=float, default=1.0, help="demo size: profiles and events x SCALE")
     parser.add_argument("--local-dir", type=Path, default=LOCAL_DIR, help="where the data and local secrets live")
@@ -243,6 +275,7 @@ def parse_args(argv: list[str] | None) -> RunOptions:
     return RunOptions(
         host=args.host,
         port=args.port,
+        explorer_port=args.explorer_port,
         local_dir=args.local_dir,
         postgres_url=args.postgres_url,
         database=args.database,
@@ -269,18 +302,26 @@ def main(argv: list[str] | None = None) -> int:
         stack = prepare_stack(options, say=say)
     except OSError as exc:
         if exc.errno == 98:  # EADDRINUSE
-            print(f"{options.host}:{options.port} is in use: try --port or DEVSTACK_PORT.", file=sys.stderr)
+            print(
+                f"{options.host}:{options.port} or the explorer's port is in use: try --port or DEVSTACK_PORT"
+                " (and --explorer-port or DEVSTACK_EXPLORER_PORT).",
+                file=sys.stderr,
+            )
             return 1
         raise
     except KeyboardInterrupt:
         return 130
     print(banner(stack, options, time.perf_counter() - started), flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
+    if stack.explorer is not None:
+        threading.Thread(target=stack.explorer.serve_forever, daemon=True).start()
     try:
         stack.server.serve_forever()
     except KeyboardInterrupt:
         print("\nStopping...", flush=True)
     finally:
+        if stack.explorer is not None:
+            stack.explorer.shutdown()
         stack.close()
     print("Stopped.", flush=True)
     return 0

@@ -96,7 +96,7 @@ class Credential:
 
 
 ORGANIZATIONS_SQL = "SELECT id FROM organizations ORDER BY id"
-# SPEC "GET /usage/": the current subscription; an organization without one gets 404 there.
+# docs/api.md §3.7: the current subscription; an organization without one gets 404 there.
 CURRENT_SUBSCRIPTION_ORGS_SQL = """
 SELECT DISTINCT org_id FROM subscriptions
 WHERE status IN ('active', 'trialing', 'past_due')
@@ -155,6 +155,7 @@ class RunningStack:
     database: str
     pid: int  # the gateway process (its RSS is the stack's memory)
     output: deque[str]  # its last lines of output, for diagnosing a failure
+    explorer_url: str  # the dashboard (`/`) and the API docs (`/docs`), on another origin than `url`
 
     @property
     def database_url(self) -> str:
@@ -162,6 +163,7 @@ class RunningStack:
 
 
 SERVING = re.compile(r"serving on (http://\S+)")
+EXPLORER = re.compile(r"Dashboard [^:]*: (http://\S+)/")
 BANNER_END = "Ctrl-C stops."  # the banner's last line (devstack.run.banner)
 
 
@@ -195,8 +197,9 @@ def local_stack(
         if banner is None:
             raise RuntimeError("the local stack did not start:\n" + "".join(output))
         match = SERVING.search(banner)
+        explorer = EXPLORER.search(banner)
         jwt_line = re.search(r"Demo JWT[^\n]*\n\s*(\S+)", banner)
-        assert match and jwt_line, banner
+        assert match and explorer and jwt_line, banner
         yield RunningStack(
             url=match.group(1),
             demo_jwt=jwt_line.group(1),
@@ -206,6 +209,7 @@ def local_stack(
             database=run.DATABASE,
             pid=process.pid,
             output=output,
+            explorer_url=explorer.group(1),
         )
     finally:
         if process is not None:

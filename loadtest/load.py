@@ -216,7 +216,7 @@ class Sampler(threading.Thread):
             self.connection.close()
 
 
-def run_load(
+def run_load(  # noqa: C901 - most of it is the two closures each client thread runs
     url: str,
     pairs: Sequence[tuple[Credential, Endpoint]],
     *,

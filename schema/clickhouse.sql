@@ -1,4 +1,4 @@
--- Platform Analytics API: the ClickHouse tables it reads (SPEC section 4).
+-- Platform Analytics API: the ClickHouse tables it reads (docs/api.md §4.2).
 -- Re-runnable; table names are unqualified so the client's database applies.
 
 CREATE TABLE IF NOT EXISTS segment_memberships (

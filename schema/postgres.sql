@@ -1,4 +1,4 @@
--- Platform Analytics API: the Postgres tables it reads (SPEC section 4).
+-- Platform Analytics API: the Postgres tables it reads (docs/api.md §4.1).
 -- Re-runnable: every statement is IF NOT EXISTS. Written by other parts of the platform.
 
 CREATE TABLE IF NOT EXISTS organizations (

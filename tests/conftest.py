@@ -138,14 +138,41 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 AWS_REGION = "eu-west-1"
 
 
-@pytest.fixture
-def mocked_secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto's Secrets Manager, with Powertools' parameter providers and caches reset around the test."""
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's region and dummy credentials, so no test ever reaches a real AWS account."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+@pytest.fixture
+def mocked_secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's Secrets Manager, with Powertools' parameter providers and caches reset around the test."""
+    fake_aws_credentials(monkeypatch)
     with mock_aws():
         parameters.clear_caches()
         monkeypatch.setattr(parameters_base, "DEFAULT_PROVIDERS", {})
         yield boto3.client("secretsmanager", region_name=AWS_REGION)
     parameters.clear_caches()
+
+
+# ---------------------------------------------------------------------------- the browser suite
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from tests.browser_support import NO_CHROMIUM, chromium_path
+
+    path = chromium_path()
+    return f"browser suite: Chromium at {path}" if path else NO_CHROMIUM
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without Chromium the browser tests are deselected (the header's one line says so); never in CI."""
+    from tests.browser_support import chromium_path
+
+    if chromium_path() or os.environ.get("CI"):
+        return
+    deselected = [item for item in items if item.get_closest_marker("browser")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("browser")]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.postgres import postgres_client
 from devstack import demo_data
-from devstack.gateway import LocalGateway, make_server
+from devstack.gateway import TEMPLATE, Handler, LocalGateway, load_template, make_server, read_api
 from tests.conftest import Stores
 
 
@@ -58,3 +59,22 @@ def use_demo_stack(
         monkeypatch.delenv(name, raising=False)
     postgres_client.cache_clear()
     clickhouse_client.cache_clear()
+
+
+def stand_in_gateway(function: Handler, template: Path = TEMPLATE) -> LocalGateway:
+    """The local gateway with `function` behind every route and an authorizer allowing everything (org 7).
+
+    No real function is imported, so none is first imported under the gateway's environment here.
+    """
+
+    def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        statement = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}
+        return {
+            "principalId": "user:ann",
+            "policyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+            "context": {"org_id": "7"},
+            "usageIdentifierKey": "usage-1",
+        }
+
+    routed = {route.function for route in read_api(load_template(template)).routes}
+    return LocalGateway(template, handlers={"AuthorizerFunction": authorizer, **dict.fromkeys(routed, function)})

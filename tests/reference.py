@@ -1,7 +1,7 @@
 """The contract's answers worked out in plain Python from seeded rows: one reference per endpoint.
 
 Shared by the per-endpoint tests (tests/test_<endpoint>.py) and the tenant-isolation property
-test, so there is one reading of SPEC.md to trust. Nothing here touches a store or the code
+test, so there is one reading of docs/api.md to trust. Nothing here touches a store or the code
 under test; every function takes the rows a test seeded and a frozen `now`.
 """
 

@@ -8,11 +8,13 @@ by hand from these rows (the comments say how).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from analytics_common.api_keys import api_key_hash, format_api_key, issued_key_prefix
+from analytics_common.clock import day_start
 
 ENDPOINTS = ("overview", "segments", "overlap", "activations", "copilot", "usage")
 
@@ -31,10 +33,6 @@ class SampleTenant:
     expected: dict[str, Any] = field(default_factory=dict)  # endpoint name -> 200 body
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -42,12 +40,12 @@ def _iso(value: datetime) -> str:
 def build(ids: Iterator[int], now: datetime) -> SampleTenant:
     """The rows and expected answers for a new organization, as seen at `now`."""
     today = now.astimezone(UTC).date()
-    midnight = _day_start(today)  # every timestamp below is at or before it, so none lies after `now`
+    midnight = day_start(today)  # every timestamp below is at or before it, so none lies after `now`
     org_id, plan_id, subscription_id = next(ids), next(ids), next(ids)
     high_ltv, email, archived = next(ids), next(ids), next(ids)  # ascending: high_ltv < email
     klaviyo, hubspot = next(ids), next(ids)
     api_key_id = next(ids)
-    api_key = f"pa_t{org_id:07d}_{'S' * 24}{org_id:08d}"
+    api_key = format_api_key(f"t{org_id:07d}", f"{'S' * 24}{org_id:08d}")
     period_start, period_end = today - timedelta(days=3), today + timedelta(days=26)
     last_computed = midnight - timedelta(days=1) + timedelta(hours=9)
 
@@ -56,7 +54,7 @@ def build(ids: Iterator[int], now: datetime) -> SampleTenant:
         "organizations": (["id", "name"], [[org_id, f"Sample org {org_id}"]]),
         "api_keys": (
             ["id", "org_id", "name", "prefix", "key_hash"],
-            [[api_key_id, org_id, "sample", api_key.split("_")[1], hashlib.sha256(api_key.encode()).hexdigest()]],
+            [[api_key_id, org_id, "sample", issued_key_prefix(api_key), api_key_hash(api_key)]],
         ),
         "plans": (
             ["id", "name", "tier", "events_limit", "users_limit", "segments_limit", "ai_credits_limit"],

@@ -23,14 +23,14 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from functions.authorizer.authorizer_key_format import generate_api_key
+from analytics_common.api_keys import generate_api_key
 from tests.authorizer_support import authorize, authorizer_event, expected_allow, normalized
-from tests.conftest import Stores
+from tests.conftest import AWS_REGION, Stores, fake_aws_credentials
 from tests.lambda_support import ROOT
 from tools import apikeys
 
 STACK = "analytics-test"
-REGION = "eu-west-1"
+REGION = AWS_REGION
 
 
 class GatewayShim:
@@ -74,9 +74,7 @@ class Aws:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    fake_aws_credentials(monkeypatch)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("ANALYTICS_STACK_NAME", raising=False)
     with mock_aws():

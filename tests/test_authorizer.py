@@ -21,8 +21,8 @@ from typing import Any
 import authorizer_jwks
 import jwt
 import pytest
-from authorizer_key_format import api_key_hash, generate_api_key
 
+from analytics_common.api_keys import api_key_hash, generate_api_key
 from analytics_common.postgres import postgres_client
 from tests.authorizer_support import (
     JwksServer,

@@ -12,8 +12,8 @@ from typing import Any
 
 import jwt
 import pytest
-from authorizer_key_format import api_key_hash
 
+from analytics_common.api_keys import api_key_hash, format_api_key, issued_key_prefix
 from analytics_common.postgres import postgres_client
 from tests.authorizer_support import (
     ACCOUNT,
@@ -208,12 +208,12 @@ def test_the_sample_event_is_allowed_once_its_demo_key_exists(db: Stores, ids: I
 def test_a_cold_start_with_plain_env_settings_imports_no_boto3(db: Stores, ids: Iterator[int]) -> None:
     """Import the authorizer and decide a JWT and an API key in a fresh interpreter: boto3 never loads."""
     org_id, key_id = next(ids), next(ids)
-    key = f"pa_cold{org_id % 10000:04d}_" + "k" * 40
+    key = format_api_key(f"cold{org_id % 10000:04d}", "k" * 40)
     db.insert_pg("organizations", ["id", "name"], [[org_id, "cold start"]])
     db.insert_pg(
         "api_keys",
         ["id", "org_id", "name", "prefix", "key_hash"],
-        [[key_id, org_id, "cold", key[3:11], api_key_hash(key)]],
+        [[key_id, org_id, "cold", issued_key_prefix(key), api_key_hash(key)]],
     )
     token = jwt.encode({"sub": "cold", "exp": int(time.time()) + 600, "org_id": org_id}, SECRET, algorithm="HS256")
     script = f"""

@@ -1,4 +1,4 @@
-"""ETag, Cache-Control, 304 on If-None-Match, and Server-Timing on every 200."""
+"""A weak ETag, Cache-Control, Vary, 304 on If-None-Match (weak comparison), and Server-Timing on every 200."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke
 
 
-def test_ok_responses_carry_a_strong_etag_and_a_304_answers_a_match(
+def test_ok_responses_carry_a_weak_etag_and_a_304_answers_a_match(
     db: Stores, ids: Iterator[int], now: datetime
 ) -> None:
     org_id = next(ids)
@@ -20,13 +20,15 @@ def test_ok_responses_carry_a_strong_etag_and_a_304_answers_a_match(
     first = invoke("overview", api_event("overview", org_id))
     headers = first["multiValueHeaders"]
     assert first["statusCode"] == 200
-    assert headers["ETag"] == ['"' + hashlib.sha256(first["body"].encode()).hexdigest()[:32] + '"']
+    # Weak: the gateway may gzip the body after the function, and one tag then names two representations.
+    assert headers["ETag"] == ['W/"' + hashlib.sha256(first["body"].encode()).hexdigest()[:32] + '"']
     assert headers["Cache-Control"] == ["private, max-age=60"]
     assert headers["Vary"] == ["Authorization, Accept-Encoding"]
     assert re.fullmatch(r"pg;dur=\d+\.\d, ch;dur=\d+\.\d", headers["Server-Timing"][0])
 
     etag = headers["ETag"][0]
-    for if_none_match in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+    opaque = etag.removeprefix("W/")
+    for if_none_match in (etag, opaque, f'"other", {etag}', f'"other",{opaque}', "*"):
         again = invoke("overview", api_event("overview", org_id, headers={"if-none-match": if_none_match}))
         assert again["statusCode"] == 304, if_none_match
         assert again["body"] == ""

@@ -14,12 +14,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from analytics_common.api_keys import api_key_hash, api_key_prefix, format_api_key
 from devstack import demo_data
 from devstack.demo_data import CH_COLUMNS, PG_COLUMNS, DemoDataset
 from tests.conftest import Stores
 
 NOW = datetime(2026, 5, 2, 14, 32, 7, tzinfo=UTC)
-DEMO_KEY = "pa_demo0key_" + "k" * 40
+DEMO_KEY = format_api_key("demo0key", "k" * 40)
 SMALL = 0.02
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -159,7 +160,7 @@ def test_plans_subscriptions_and_api_keys(small: DemoDataset) -> None:
 
     keys = rows_as_dicts(small, "api_keys")
     demo = next(k for k in keys if k["prefix"] == "demo0key")
-    assert demo["org_id"] == demo_data.DEMO_ORG_ID and demo["key_hash"] == demo_data.api_key_hash(DEMO_KEY)
+    assert demo["org_id"] == demo_data.DEMO_ORG_ID and demo["key_hash"] == api_key_hash(DEMO_KEY)
     assert demo["revoked_at"] is None and demo["expires_at"] is None
     assert len({k["prefix"] for k in keys}) == len(keys)
     assert all(re.fullmatch(r"[0-9a-f]{64}", k["key_hash"]) for k in keys)
@@ -169,7 +170,7 @@ def test_plans_subscriptions_and_api_keys(small: DemoDataset) -> None:
 def test_new_api_keys_have_the_contract_format() -> None:
     key = demo_data.new_api_key()
     assert re.fullmatch(r"pa_[a-z0-9]{8}_[A-Za-z0-9_-]{32,}", key)
-    assert demo_data.api_key_prefix(key) == key[3:11]
+    assert api_key_prefix(key) == key[3:11]
     assert demo_data.new_api_key() != key
 
 
@@ -254,7 +255,7 @@ def test_stores_hold_what_the_generator_made(target: dict[str, Any], small: Demo
         ch.close()
     assert segments == [[row[0], row[4], row[5]] for row in small.postgres["segments"]]
     assert {seg_id: count for seg_id, count, _ in segments if count} == finals
-    assert keys[0] == ["demo0key", demo_data.api_key_hash(DEMO_KEY), None]
+    assert keys[0] == ["demo0key", api_key_hash(DEMO_KEY), None]
     assert last_log == max(row[5] for row in small.postgres["activation_sync_logs"])
 
 

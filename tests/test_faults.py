@@ -1,6 +1,6 @@
 """Store and configuration faults on the real engines: every endpoint answers 503/504 JSON, quickly, and recovers.
 
-SPEC section 3: a data store that is unreachable or too slow is a 503 or 504
+docs/api.md §3.8: a data store that is unreachable or too slow is a 503 or 504
 with a `detail`, well inside the Lambda (10 s) and API Gateway time limits; an
 error body is exactly `{"detail": ...}` and never holds a stack trace, SQL, a
 DSN or another tenant's data. Each test covers every endpoint function that
@@ -30,7 +30,7 @@ from analytics_common.clickhouse import clickhouse_client
 from analytics_common.errors import StoreTimeout
 from analytics_common.postgres import postgres_client
 from devstack import stores
-from tests.conftest import Stores
+from tests.conftest import AWS_REGION, Stores, fake_aws_credentials
 from tests.fault_support import (
     FaultPostgres,
     Tenants,
@@ -46,7 +46,7 @@ ENDPOINTS = endpoint_names()
 FAULT_DATABASE = "analytics_faults"
 PG_PASSWORD = "pg-pa55word-never-shown"
 CH_PASSWORD = "ch-pa55word-never-shown"
-REGION = "eu-west-1"
+REGION = AWS_REGION
 # A fault must be answered well inside the functions' 10 s timeout.
 FAULT_BOUND_SECONDS = 3.0
 # Secrets Manager gets two attempts of at most 1 s to connect and 2 s to answer (config.SECRETS_CLIENT_CONFIG).
@@ -173,6 +173,20 @@ def test_postgres_that_stops_answering_is_504_within_one_budget(
 # ---- ClickHouse ----
 
 
+def assert_clickhouse_fault(org_id: int, used: dict[str, dict[str, int]], status: int, detail: str, label: str) -> None:
+    """Every endpoint under a ClickHouse fault, each with a new client: those that ask ClickHouse
+    answer a clean `status` in time, the others 200."""
+    for name in ENDPOINTS:
+        clickhouse_client.cache_clear()
+        response, seconds = timed_invoke(name, org_id)
+        if used[name]["clickhouse"]:
+            assert_clean_error(response, status, detail, CH_PASSWORD)
+        else:
+            assert response["statusCode"] == 200
+        assert seconds < FAULT_BOUND_SECONDS, (name, seconds)
+        print(f"{label}: {name} {response['statusCode']} in {seconds * 1000:.0f} ms")
+
+
 def test_clickhouse_unreachable_is_503(
     session_tenants: Tenants, round_trips: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,15 +194,7 @@ def test_clickhouse_unreachable_is_503(
     assert any(use["clickhouse"] for use in used.values())
 
     monkeypatch.setenv("CLICKHOUSE_URL", f"https://analytics:{CH_PASSWORD}@127.0.0.1:{free_port()}/analytics")
-    clickhouse_client.cache_clear()
-    for name in ENDPOINTS:
-        response, seconds = timed_invoke(name, session_tenants.org_id)
-        if used[name]["clickhouse"]:
-            assert_clean_error(response, 503, CH_UNAVAILABLE, CH_PASSWORD)
-        else:
-            assert response["statusCode"] == 200
-        assert seconds < FAULT_BOUND_SECONDS, (name, seconds)
-        print(f"clickhouse unreachable: {name} {response['statusCode']} in {seconds * 1000:.1f} ms")
+    assert_clickhouse_fault(session_tenants.org_id, used, 503, CH_UNAVAILABLE, "clickhouse unreachable")
 
 
 def test_clickhouse_that_never_answers_is_504_and_is_spoken_to_over_tls(
@@ -199,15 +205,7 @@ def test_clickhouse_that_never_answers_is_504_and_is_spoken_to_over_tls(
     with silent_server() as server:
         # Not port 8443 or 443: the `https` of the DSN alone must switch TLS on.
         monkeypatch.setenv("CLICKHOUSE_URL", f"https://analytics:{CH_PASSWORD}@127.0.0.1:{server.port}/analytics")
-        for name in ENDPOINTS:
-            clickhouse_client.cache_clear()
-            response, seconds = timed_invoke(name, session_tenants.org_id)
-            if used[name]["clickhouse"]:
-                assert_clean_error(response, 504, CH_TIMEOUT, CH_PASSWORD)
-            else:
-                assert response["statusCode"] == 200
-            assert seconds < FAULT_BOUND_SECONDS, (name, seconds)
-            print(f"clickhouse silent: {name} {response['statusCode']} in {seconds * 1000:.0f} ms")
+        assert_clickhouse_fault(session_tenants.org_id, used, 504, CH_TIMEOUT, "clickhouse silent")
         assert server.first_bytes, "the functions reached the server"
         for first in server.first_bytes:
             assert first[:2] == b"\x16\x03", f"not a TLS handshake: {first[:60]!r}"  # no credentials in clear text
@@ -253,9 +251,7 @@ def test_an_endpoint_whose_clickhouse_query_is_too_slow_answers_504(
 
 @pytest.fixture
 def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    fake_aws_credentials(monkeypatch)
     monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", raising=False)
     with mock_aws():
         parameters.clear_caches()
@@ -329,9 +325,7 @@ def test_access_denied_to_the_secret_is_503_until_the_role_may_read_it(
 def test_secrets_manager_that_never_answers_is_503_inside_the_function_timeout(
     session_tenants: Tenants, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    fake_aws_credentials(monkeypatch)
     monkeypatch.delenv("DATABASE_URL")
     monkeypatch.setenv("DATABASE_SECRET_ARN", f"arn:aws:secretsmanager:{REGION}:123456789012:secret:analytics-db")
     parameters.clear_caches()

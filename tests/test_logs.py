@@ -33,14 +33,14 @@ from urllib.parse import urlsplit, urlunsplit
 import boto3
 import jwt
 import pytest
-from authorizer_key_format import api_key_hash, generate_api_key
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
+from analytics_common.api_keys import api_key_hash, generate_api_key, issued_key_prefix
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.postgres import postgres_client
 from tests.authorizer_support import LogCollector, authorizer_event
-from tests.conftest import Stores
+from tests.conftest import AWS_REGION, Stores, fake_aws_credentials
 from tests.fault_support import Tenants, endpoint_names, free_port, seed_tenants
 from tests.lambda_support import FakeLambdaContext, api_event, function_module
 
@@ -49,7 +49,7 @@ HS_SECRET = "logs-test-hs256-secret-0123456789abcdef-xyz"
 FRONTEND_KEY = "logs-test-frontend-usage-key-0123456789ab"
 PG_PASSWORD = "pg-log-pa55word-never-logged"
 CH_PASSWORD = "ch-log-pa55word-never-logged"
-REGION = "eu-west-1"
+REGION = AWS_REGION
 
 
 # ---- capturing every log line ----
@@ -158,14 +158,11 @@ def make_credentials(db: Stores, ids: Iterator[int], org_id: int, now: datetime)
     at = int(now.timestamp())
     good = jwt.encode({"sub": "analyst@example.com", "exp": at + 600, "org_id": org_id}, HS_SECRET, algorithm="HS256")
     api_key, revoked_key = generate_api_key(), generate_api_key()
-    db.insert_pg(
-        "api_keys",
-        ["id", "org_id", "name", "prefix", "key_hash", "revoked_at"],
-        [
-            [next(ids), org_id, "ci", api_key.split("_")[1], api_key_hash(api_key), None],
-            [next(ids), org_id, "old", revoked_key.split("_")[1], api_key_hash(revoked_key), now - timedelta(days=1)],
-        ],
-    )
+    rows: list[list[Any]] = [
+        [next(ids), org_id, "ci", issued_key_prefix(api_key), api_key_hash(api_key), None],
+        [next(ids), org_id, "old", issued_key_prefix(revoked_key), api_key_hash(revoked_key), now - timedelta(days=1)],
+    ]
+    db.insert_pg("api_keys", ["id", "org_id", "name", "prefix", "key_hash", "revoked_at"], rows)
     secrets = [HS_SECRET, FRONTEND_KEY, good, good.split(".")[2]]
     for key in (api_key, revoked_key):
         secrets += [key, key.split("_", 2)[2]]
@@ -365,9 +362,7 @@ def test_a_full_run_logs_no_secret(
                 == 500
             )
 
-        monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        fake_aws_credentials(monkeypatch)
         monkeypatch.delenv("DATABASE_URL")
         with mock_aws():
             parameters.clear_caches()

@@ -156,6 +156,7 @@ def test_each_function_gets_exactly_its_stores_settings() -> None:
 
 def test_get_needs_authorizer_and_api_key_while_preflight_and_405_need_neither() -> None:
     paths = api_paths()
+    unknown = paths.pop("/{proxy+}")
     assert set(paths) == {f"/api/analytics/{name}" for name in ENDPOINTS}
     for path, methods in paths.items():
         assert set(methods) == {"get", "options", "x-amazon-apigateway-any-method"}, path
@@ -171,7 +172,18 @@ def test_get_needs_authorizer_and_api_key_while_preflight_and_405_need_neither()
         assert answer["statusCode"] == "405"
         assert json.loads(answer["responseTemplates"]["application/json"]) == {"detail": "Method not allowed."}
         assert answer["responseParameters"]["method.response.header.Allow"] == "'GET, OPTIONS'"
+    # Any other path: 404 without the authorizer, and a preflight that succeeds, so a script can read the 404.
+    assert set(unknown) == {"options", "x-amazon-apigateway-any-method"}
+    assert unknown["options"]["x-amazon-apigateway-integration"]["responses"]["default"]["statusCode"] == "200"
+    other = unknown["x-amazon-apigateway-any-method"]
+    assert other["security"] == [{"NONE": []}]
+    answer = other["x-amazon-apigateway-integration"]["responses"]["default"]
+    assert answer["statusCode"] == "404"
+    assert json.loads(answer["responseTemplates"]["application/json"]) == {"detail": "Not found."}
+    cors_origin = answer["responseParameters"]["method.response.header.Access-Control-Allow-Origin"]
+    assert cors_origin == {"Fn::Sub": "'${AllowedOrigins}'"}
     api = transformed()["Resources"]["AnalyticsApi"]["Properties"]
+    assert api["MinimumCompressionSize"] == 1024  # gzip from 1 KiB, as the local gateway does
     assert api["ApiKeySourceType"] == "AUTHORIZER"
     authorizer = api["Body"]["securityDefinitions"]["TokenAuthorizer"]["x-amazon-apigateway-authorizer"]
     assert authorizer["type"] == "request"

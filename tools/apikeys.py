@@ -49,11 +49,11 @@ from typing import Any, TextIO
 import pg8000.native
 
 from analytics_common import clock, config
+from analytics_common.api_keys import API_KEY_MARKER, PREFIX_REGEX, api_key_hash, generate_api_key, issued_key_prefix
 from analytics_common.postgres import parse_database_url
-from functions.authorizer.authorizer_key_format import API_KEY_MARKER, api_key_hash, api_key_prefix, generate_api_key
 
 TIER_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-PREFIX_PATTERN = re.compile(r"(?:pa_)?([a-z0-9]{8})")
+PREFIX_PATTERN = re.compile(rf"(?:{API_KEY_MARKER})?({PREFIX_REGEX})")
 MAX_NAME_LENGTH = 200
 # Marks an API Gateway key whose value is a usage key; a `pa_<prefix>` key without it is a legacy one,
 # whose value is the customer's whole key string (see `migrate`).
@@ -157,8 +157,7 @@ def create_key(
         raise ProvisioningError(f"organization {org_id} does not exist")
     key = generate_api_key()
     usage_key = generate_usage_key()
-    prefix = api_key_prefix(key)
-    assert prefix is not None
+    prefix = issued_key_prefix(key)
     db.run("BEGIN")
     try:
         if key_id is None:

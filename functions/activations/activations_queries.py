@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from analytics_common.postgres import PostgresClient
+from analytics_common.rounding import half_up
 
 SUCCESS_RATE_LOGS = 30
 SHOWN_LOGS = 5
@@ -58,11 +59,6 @@ ORDER BY a.id
 """
 
 
-def percent_half_up(part: int, whole: int) -> int:
-    """`100 * part / whole` rounded half up, in exact integer arithmetic (no float, no banker's rounding)."""
-    return (200 * part + whole) // (2 * whole)
-
-
 def fetch_activations(pg: PostgresClient, org_id: int, now: datetime) -> list[dict[str, Any]]:
     # `now` is unused: the answer is the latest state, not a window (kept for the one query signature).
     rows = pg.run(ACTIVATIONS_SQL, org_id=org_id, rate_logs=SUCCESS_RATE_LOGS, shown_logs=SHOWN_LOGS)
@@ -76,7 +72,7 @@ def fetch_activations(pg: PostgresClient, org_id: int, now: datetime) -> list[di
             "last_synced_at": last_synced_at,
             "last_error": last_error,
             "member_count": member_count,
-            "success_rate": percent_half_up(success_count, log_count) if log_count else None,
+            "success_rate": half_up(100 * success_count, log_count) if log_count else None,
             "sync_logs": sync_logs,
         }
         for (

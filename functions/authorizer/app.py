@@ -14,13 +14,13 @@ from typing import Any
 from authorizer_api_keys import verify_api_key
 from authorizer_identity import InvalidCredentials, Principal, authorization_header, bearer_token
 from authorizer_jwt import jwt_settings, verify_jwt
-from authorizer_key_format import looks_like_api_key
 from authorizer_policy import allow_response
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from analytics_common import clock, config
+from analytics_common.api_keys import looks_like_api_key
 from analytics_common.errors import ConfigurationError
 from analytics_common.logs import use_json_logs_for_the_layer
 from analytics_common.postgres import postgres_client

@@ -1,4 +1,4 @@
-"""API key verification (SPEC section 2): format first, then the `api_keys` row of its prefix.
+"""API key verification (docs/api.md §2.3): format first, then the `api_keys` row of its prefix.
 
 A malformed key is rejected before any query. The stored `key_hash` is compared
 with the key's SHA-256 in constant time; a revoked key, or one whose
@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from authorizer_identity import InvalidCredentials, Principal, organization_id
-from authorizer_key_format import api_key_prefix, hash_matches
 
+from analytics_common.api_keys import api_key_prefix, hash_matches
 from analytics_common.postgres import PostgresClient
 
 API_KEY_BY_PREFIX = """

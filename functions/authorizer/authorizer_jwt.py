@@ -1,4 +1,4 @@
-"""JWT verification (SPEC section 2): configured algorithms only, signature, claims, times.
+"""JWT verification (docs/api.md §2.2): configured algorithms only, signature, claims, times.
 
 - `JWT_ALGORITHMS`: a comma-separated subset of HS256, RS256, ES256 (default
   HS256). Anything else, `none` included, is a configuration error.

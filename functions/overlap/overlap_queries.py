@@ -7,15 +7,15 @@ from typing import Any
 
 from analytics_common.clickhouse import ClickHouseClient
 from analytics_common.postgres import PostgresClient
+from analytics_common.rounding import half_up
+from analytics_common.subscriptions import ACTIVE_SEGMENTS_SQL
 
 TOP_PAIRS = 20
 
-ACTIVE_SEGMENTS_SQL = """
-SELECT id, name
-FROM segments
-WHERE org_id = :org_id AND is_active
-ORDER BY id
-"""
+SEGMENT_NAMES_SQL = f"""
+WITH active_segments AS ({ACTIVE_SEGMENTS_SQL})
+SELECT id, name FROM active_segments ORDER BY id
+"""  # noqa: S608 - composed of module constants only; values travel as parameters
 
 # Current members are read once (FINAL: newest version wins, deleted rows drop out; the
 # `is_deleted = 0` filter is applied after FINAL). Each profile's active segments become one
@@ -62,7 +62,7 @@ FROM (
 
 def fetch_overlap(pg: PostgresClient, ch: ClickHouseClient, org_id: int, now: datetime) -> list[dict[str, Any]]:
     """The top pairs; `now` is unused (membership is current state) but kept for the common signature."""
-    names = {segment_id: name for segment_id, name in pg.run(ACTIVE_SEGMENTS_SQL, org_id=org_id)}
+    names = {segment_id: name for segment_id, name in pg.run(SEGMENT_NAMES_SQL, org_id=org_id)}
     if len(names) < 2:
         return []
     ids = sorted(names)  # position in this list = the segment's number in OVERLAP_SQL
@@ -82,6 +82,5 @@ def fetch_overlap(pg: PostgresClient, ch: ClickHouseClient, org_id: int, now: da
 
 
 def overlap_pct(overlap: int, smaller_size: int) -> float:
-    """`overlap / smaller_size * 100` rounded half up to one decimal, computed exactly in integers."""
-    tenths = (overlap * 2000 + smaller_size) // (2 * smaller_size)
-    return tenths / 10
+    """`overlap / smaller_size * 100` rounded half up to one decimal: whole tenths, then a float."""
+    return half_up(1000 * overlap, smaller_size) / 10

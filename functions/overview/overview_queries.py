@@ -8,12 +8,14 @@ from typing import Any
 from analytics_common.clickhouse import ClickHouseClient
 from analytics_common.clock import window_start
 from analytics_common.postgres import PostgresClient
-from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL, credits_used_sql
+from analytics_common.subscriptions import ACTIVE_SEGMENTS_SQL, CURRENT_SUBSCRIPTION_SQL, credits_used_sql
 
-# The current subscription (SPEC /usage/) picks the credit period and limit; without one,
+# The current subscription (docs/api.md §3.7) picks the credit period and limit; without one,
 # the calendar month of today and a limit of 0. Active segment ids feed the ClickHouse side.
 OVERVIEW_SQL = f"""
-WITH current_subscription AS ({CURRENT_SUBSCRIPTION_SQL}), credit_period AS (
+WITH current_subscription AS ({CURRENT_SUBSCRIPTION_SQL}),
+     active_segments AS ({ACTIVE_SEGMENTS_SQL}),
+     credit_period AS (
     SELECT
         COALESCE((SELECT first_day FROM current_subscription),
                  CAST(date_trunc('month', CAST(:today AS date)) AS date)) AS first_day,
@@ -22,7 +24,7 @@ WITH current_subscription AS ({CURRENT_SUBSCRIPTION_SQL}), credit_period AS (
             AS last_day
 )
 SELECT
-    ARRAY(SELECT id FROM segments WHERE org_id = :org_id AND is_active ORDER BY id) AS active_segment_ids,
+    ARRAY(SELECT id FROM active_segments ORDER BY id) AS active_segment_ids,
     (SELECT {credits_used_sql("cp")} FROM credit_period cp) AS ai_credits_used,
     COALESCE((SELECT ai_credits_limit FROM current_subscription), 0) AS ai_credits_limit
 """  # noqa: S608 - composed of module constants only; values travel as parameters

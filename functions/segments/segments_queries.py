@@ -8,18 +8,19 @@ from typing import Any
 from analytics_common.clickhouse import ClickHouseClient
 from analytics_common.clock import window_start
 from analytics_common.postgres import PostgresClient
+from analytics_common.subscriptions import ACTIVE_SEGMENTS_SQL
 
 # `last_computed_at` leaves Postgres formatted (UTC, whole seconds, like clock.iso_utc): parsing
 # a timestamptz in pg8000 and formatting it again cost ~15 us a segment, the SQL's own time.
-ACTIVE_SEGMENTS_SQL = """
+SEGMENTS_SQL = f"""
+WITH active_segments AS ({ACTIVE_SEGMENTS_SQL})
 SELECT id,
        name,
        member_count,
        to_char(last_computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS last_computed_at
-FROM segments
-WHERE org_id = :org_id AND is_active
+FROM active_segments
 ORDER BY id
-"""
+"""  # noqa: S608 - composed of module constants only; values travel as parameters
 
 # One query for every segment's daily series. A history row belongs to its UTC day, and a row
 # from before the window to the window's first day, so argMax per (segment, day) is the day's
@@ -59,7 +60,7 @@ MIN_TREND_POINTS = 2
 
 
 def fetch_segments(pg: PostgresClient, ch: ClickHouseClient, org_id: int, now: datetime) -> list[dict[str, Any]]:
-    segments = pg.run(ACTIVE_SEGMENTS_SQL, org_id=org_id)
+    segments = pg.run(SEGMENTS_SQL, org_id=org_id)
     computed = [segment_id for segment_id, _, _, last_computed_at in segments if last_computed_at is not None]
     trends = fetch_trends(ch, org_id, computed, now) if computed else {}
     return [

@@ -8,12 +8,18 @@ from typing import Any
 from analytics_common.clickhouse import ClickHouseClient
 from analytics_common.errors import NotFound
 from analytics_common.postgres import PostgresClient
-from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL, credits_used_sql, period_bounds
+from analytics_common.subscriptions import (
+    ACTIVE_SEGMENTS_SQL,
+    CURRENT_SUBSCRIPTION_SQL,
+    credits_used_sql,
+    period_bounds,
+)
 
 # One Postgres round trip: the current subscription with its plan, the active segments now, and the
 # credits spent in the period. No row: the organization has no current subscription.
 USAGE_SQL = f"""
-WITH current_subscription AS ({CURRENT_SUBSCRIPTION_SQL})
+WITH current_subscription AS ({CURRENT_SUBSCRIPTION_SQL}),
+     active_segments AS ({ACTIVE_SEGMENTS_SQL})
 SELECT cs.plan_name,
        cs.plan_tier,
        cs.first_day,
@@ -22,7 +28,7 @@ SELECT cs.plan_name,
        cs.users_limit,
        cs.segments_limit,
        cs.ai_credits_limit,
-       (SELECT count(*) FROM segments WHERE org_id = :org_id AND is_active) AS active_segments,
+       (SELECT count(*) FROM active_segments) AS active_segments,
        {credits_used_sql("cs")} AS credits_used
 FROM current_subscription cs
 """  # noqa: S608 - composed of module constants only; values travel as parameters

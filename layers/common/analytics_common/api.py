@@ -99,9 +99,14 @@ VARY = "Authorization, Accept-Encoding"
 
 
 def add_caching_headers(event: Mapping[str, Any], response: dict[str, Any]) -> None:
-    """An ETag of the body, private caching for 60 s per credential, and 304 for a matching `If-None-Match`."""
+    """A weak ETag of the body, private caching for 60 s per credential, and 304 for a matching `If-None-Match`.
+
+    Weak (`W/"..."`, RFC 9110 §8.8.1): API Gateway gzips the body after the function (MinimumCompressionSize),
+    so one tag names both the identity and the gzip representation, which a strong tag must not. The tag is
+    the hash of the identity JSON; `If-None-Match` uses the weak comparison, so either form matches.
+    """
     body = response.get("body") or ""
-    etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+    etag = 'W/"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
     headers = response.setdefault("multiValueHeaders", {})
     headers["ETag"] = [etag]
     headers["Cache-Control"] = ["private, max-age=60"]
@@ -116,10 +121,11 @@ def add_caching_headers(event: Mapping[str, Any], response: dict[str, Any]) -> N
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 §13.1.2: `*`, or any listed tag equal to `etag` by the weak comparison (`W/` ignored)."""
     if not if_none_match:
         return False
     candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in candidates or etag in candidates
+    return "*" in candidates or etag.removeprefix("W/") in candidates
 
 
 def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -1,4 +1,4 @@
-"""Settings from the environment (SPEC section 5) and secrets from Secrets Manager.
+"""Settings from the environment (docs/api.md §5) and secrets from Secrets Manager.
 
 A `*_SECRET_ARN` is read through Powertools parameters, which caches the value
 for `SECRET_MAX_AGE_SECONDS` per container. boto3 is imported only when a secret

@@ -45,7 +45,7 @@ def reexports(package: str, source: str) -> dict[str, tuple[str, str]]:
     return found
 
 
-def defer_package_init(name: str) -> None:
+def defer_package_init(name: str) -> None:  # noqa: C901 - most of it is the one __getattr__ closure
     if name in sys.modules:
         return
     spec = importlib.util.find_spec(name)

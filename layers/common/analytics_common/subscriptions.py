@@ -1,4 +1,9 @@
-"""The current subscription of an organization (SPEC /usage/), written once for every endpoint that needs it.
+"""The current subscription and the active segments of an organization (docs/api.md §3.1, §3.7),
+written once for every endpoint that needs them.
+
+`ACTIVE_SEGMENTS_SQL` is a Postgres SELECT meant to be a CTE body
+(`WITH active_segments AS (...)`): the `segments` rows of `:org_id` with `is_active`, the columns
+the endpoints read. Postgres inlines a CTE used once, so it costs nothing over a WHERE clause.
 
 `CURRENT_SUBSCRIPTION_SQL` is a Postgres SELECT meant to be a CTE body
 (`WITH current_subscription AS (...)`). Parameters: `:org_id`, and `:today` (a
@@ -15,6 +20,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from analytics_common.clock import day_start
+
+ACTIVE_SEGMENTS_SQL = """
+    SELECT id, name, member_count, last_computed_at
+    FROM segments
+    WHERE org_id = :org_id AND is_active
+"""
 
 CURRENT_SUBSCRIPTION_SQL = """
     SELECT s.id,
