@@ -10,14 +10,15 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/common/requi
 CHECKOV_VENV := .local/checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: help venv run test lint check pr bench load fuzz build clean
+.PHONY: help venv run test lint check pr bench bench-scale load fuzz build clean
 
 help:
 	@echo "make run    serve the API with demo data on http://127.0.0.1:3000, its dashboard and docs on :3001"
 	@echo "make test   lint, type-check and run every test (the browser suite needs Debian's chromium)"
 	@echo "make check  the pre-merge gate (alias make pr): format, lint, complexity, types, repeats,"
 	@echo "            OpenAPI breaking changes against the last release, the fast tests"
-	@echo "make bench  benchmark the endpoints on a large tenant"
+	@echo "make bench  benchmark the endpoints on tenants of three data shapes, uncached and cached"
+	@echo "make bench-scale  one tenant at 1M, 5M and 20M memberships: time and memory growth per endpoint"
 	@echo "make load   32 clients, 5,000 requests on the local stack: errors, latency, connections, memory"
 	@echo "make fuzz   Schemathesis on openapi.yaml against the local stack, every check on"
 	@echo "make build  sam build (the layer for python3.13 arm64, no Docker)"
@@ -100,7 +101,10 @@ build: venv $(SAM)
 	SAM_CLI_TELEMETRY=0 PYTHON="$(abspath $(BIN)/python)" $(SAM) build --parallel --template template.yaml
 
 bench: venv
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(ARGS)
+
+bench-scale: venv
+	$(BIN)/python -m bench.scale $(ARGS)
 
 clean:
 	rm -rf .local .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,19 @@ the runner then uses as "now", so a dataset built days ago still has "today" whe
 
 Tenants (see TENANTS): two large ones of the same size (the second makes the `org_id` filter
 matter: it shares every table and the sort-key prefix is the only thing that separates them),
-a medium one, and a few small ones.
+a medium one, and a few small ones. Three shapes of membership data at large scale (`Tenant.shape`):
+
+- "skewed" (large, large-b, medium): sizes falling off slowly from the biggest segment, members drawn
+  from a universe of 2.5x the memberships (most profiles in one or two segments), UUID profile ids;
+  the bulk merged, then 5% of the memberships re-versioned in a part of their own.
+- "power-law" (org 4): sizes ~ 1/rank over 200 segments, ~1M distinct profiles for 5M rows, 32-hex
+  profile ids, written in three inserts of versions 1-3 that each span the tenant's whole key range
+  (nothing merged), so FINAL merges everywhere.
+- "dense" (org 5): five huge segments hold most members and most profiles sit in many segments
+  (the worst case for overlap: many pairs per profile).
+
+A second dataset (`SCALE`, `.bench/scale/`, `python -m bench.scale`) holds one tenant of the
+skewed shape at 1M, 5M and 20M memberships, events and logs scaled alike.
 """
 
 from __future__ import annotations
@@ -26,10 +38,9 @@ from devstack import stores
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / ".bench"
-MANIFEST = BENCH_DIR / "manifest.json"
 DATABASE = "analytics_bench"
 # Bump when the generated data changes, so a cached `.bench/` is rebuilt.
-DATASET_VERSION = 2
+DATASET_VERSION = 3
 DAY = timedelta(days=1)
 
 CONNECTORS = ["klaviyo", "braze", "hubspot", "salesforce", "google_ads", "meta_ads"]
@@ -69,6 +80,8 @@ class Tenant:
     activations: int
     logs_per_activation: int
     copilot_requests: int
+    shape: str = "skewed"  # "skewed", "power-law" or "dense" (module docstring)
+    id_format: str = "uuid"  # "uuid" (36 characters) or "hex" (32)
 
     @property
     def segment_id_base(self) -> int:
@@ -79,21 +92,53 @@ TENANTS = [
     Tenant("large", 1, 4, 200, 10, 5_000_000, 2_000_000, 20_000_000, 90, 2_000, 200, 100_000),
     Tenant("large-b", 2, 3, 200, 10, 5_000_000, 2_000_000, 20_000_000, 90, 2_000, 200, 100_000),
     Tenant("medium", 3, 3, 50, 5, 1_000_000, 400_000, 5_000_000, 90, 500, 200, 25_000),
+    Tenant("power-law", 4, 4, 200, 10, 4_400_000, 1_000_000, 10_000_000, 90, 2_000, 200, 100_000, "power-law", "hex"),
+    Tenant("dense", 5, 4, 200, 10, 4_800_000, 800_000, 10_000_000, 90, 2_000, 200, 100_000, shape="dense"),
     *(Tenant(f"small-{n}", 10 + n, 2, 10, 2, 20_000, 5_000, 100_000, 90, 20, 50, 1_000) for n in range(5)),
 ]
-BENCH_TENANTS = ("large", "large-b", "medium")
+BENCH_TENANTS = ("large", "large-b", "medium", "power-law", "dense")
+SHAPE_TENANTS = ("large", "power-law", "dense")  # one tenant of each shape at large scale
+
+
+def scale_tenant(label: str, org_id: int, memberships: int) -> Tenant:
+    """The skewed shape at `memberships` rows: profiles, events (two per membership), activations,
+    logs and copilot requests scaled alike."""
+    factor = memberships / 5_000_000
+    return Tenant(label, org_id, 4, 200, 10, memberships, int(memberships * 0.4), memberships * 2, 90,
+                  max(20, int(2_000 * factor)), 200, max(1_000, int(100_000 * factor)))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Dataset:
+    directory: Path
+    tenants: tuple[Tenant, ...]
+    bench_tenants: tuple[str, ...]
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.directory / "manifest.json"
+
+
+MAIN = Dataset(BENCH_DIR, tuple(TENANTS), BENCH_TENANTS)
+SCALE = Dataset(
+    BENCH_DIR / "scale",
+    (scale_tenant("1M", 21, 1_000_000), scale_tenant("5M", 22, 5_000_000), scale_tenant("20M", 23, 20_000_000)),
+    ("1M", "5M", "20M"),
+)
+MANIFEST = MAIN.manifest_path
 
 # Profile ids look like the platform's (UUID strings) and are the same function of (org, index)
 # in memberships and events, so a tenant's events and segments talk about the same people.
-PROFILE_ID_SQL = (
-    "lower(toString(reinterpretAsUUID(concat("
-    "reinterpretAsFixedString(sipHash64({org_id:UInt64}, {idx})), "
-    "reinterpretAsFixedString(sipHash64({idx}, {org_id:UInt64}))))))"
+# The "hex" format is the same 128 bits as 32 lowercase hex characters, no dashes.
+PROFILE_ID_SQL = "if({hex_ids:UInt8}, lower(hex(_id128)), lower(toString(reinterpretAsUUID(_id128))))"
+ID128_SQL = (
+    "concat(reinterpretAsFixedString(sipHash64({org_id:UInt64}, {idx})), "
+    "reinterpretAsFixedString(sipHash64({idx}, {org_id:UInt64})))"
 )
 
 
 def profile_id_sql(index_expr: str) -> str:
-    return PROFILE_ID_SQL.replace("{idx}", index_expr)
+    return PROFILE_ID_SQL.replace("_id128", ID128_SQL.replace("{idx}", index_expr))
 
 
 # Each segment s takes `size` profiles (offset + i * stride) mod P, i < size: distinct members,
@@ -114,9 +159,10 @@ ARRAY JOIN range(size) AS i
 # deletes. These rows land in parts that overlap the whole key range, so FINAL has real work.
 MEMBERSHIP_UPDATES_SQL = """
 INSERT INTO segment_memberships (org_id, segment_id, profile_id, version, is_deleted)
-SELECT org_id, segment_id, profile_id, version + 1, cityHash64(profile_id, segment_id) % 3 = 0
+SELECT org_id, segment_id, profile_id, {version:UInt64}, cityHash64(profile_id, segment_id, {version:UInt64}) % 3 = 0
 FROM segment_memberships
-WHERE org_id = {org_id:UInt64} AND cityHash64(segment_id, profile_id) % 1000 < {per_mille:UInt64}
+WHERE org_id = {org_id:UInt64} AND version = 1
+  AND cityHash64(segment_id, profile_id, {version:UInt64}) % 1000 < {per_mille:UInt64}
 """
 
 EVENTS_SQL = f"""
@@ -130,35 +176,28 @@ FROM numbers({{events:UInt64}})
 """
 
 
-def build(anchor: datetime | None = None) -> dict[str, Any]:
-    """Build the whole dataset from scratch into `.bench/`; the manifest (also written to disk)."""
+def build(anchor: datetime | None = None, data: Dataset = MAIN) -> dict[str, Any]:
+    """Build the whole dataset from scratch into its folder; the manifest (also written to disk)."""
     anchor = (anchor or datetime.now(UTC)).replace(microsecond=0)
-    if BENCH_DIR.exists():
-        shutil.rmtree(BENCH_DIR)
-    BENCH_DIR.mkdir(parents=True)
+    if data.directory.exists():
+        shutil.rmtree(data.directory)
+    data.directory.mkdir(parents=True)
     started = time.perf_counter()
-    admin_url = stores.start_embedded_postgres(BENCH_DIR / "pg")
+    admin_url = stores.start_embedded_postgres(data.directory / "pg")
     database_url = stores.ensure_postgres_database(admin_url, DATABASE, fresh=True)
-    ch = stores.clickhouse_writer(clickhouse_url(), DATABASE, fresh=True)
+    ch = stores.clickhouse_writer(clickhouse_url(data), DATABASE, fresh=True)
     pg = stores.connect(database_url)
     try:
         stores.copy_rows(pg, "plans", ["id", "name", "tier", "events_limit", "users_limit", "segments_limit",
                                 "ai_credits_limit"], PLANS)  # fmt: skip
         counts = {}
-        for tenant in TENANTS:
+        for tenant in data.tenants:
             step = time.perf_counter()
             counts[tenant.label] = build_tenant(pg, ch, tenant, anchor)
             print(f"  {tenant.label}: {time.perf_counter() - step:.1f} s {counts[tenant.label]}", flush=True)
-        # The state a live table is in: the bulk merged, and then recent writes in their own parts.
-        ch.command("OPTIMIZE TABLE segment_memberships FINAL")
-        for tenant in TENANTS:
-            ch.command(MEMBERSHIP_UPDATES_SQL, parameters={"org_id": tenant.org_id, "per_mille": 50})
-            counts[tenant.label]["membership_rows"] = int(
-                ch.query(
-                    "SELECT count() FROM segment_memberships WHERE org_id = {org:UInt64}",
-                    parameters={"org": tenant.org_id},
-                ).result_rows[0][0]
-            )
+        write_memberships(ch, data)
+        for tenant in data.tenants:
+            counts[tenant.label]["membership_rows"] = membership_rows(ch, tenant)
         pg.run("ANALYZE")
     finally:
         pg.close()
@@ -166,31 +205,77 @@ def build(anchor: datetime | None = None) -> dict[str, Any]:
     manifest = {
         "version": DATASET_VERSION,
         "anchor": anchor.isoformat(),
-        "tenants": {tenant.label: asdict(tenant) for tenant in TENANTS},
+        "tenants": {tenant.label: asdict(tenant) for tenant in data.tenants},
         "row_counts": counts,
         "build_seconds": round(time.perf_counter() - started, 1),
     }
-    MANIFEST.write_text(json.dumps(manifest, indent=2))
+    data.manifest_path.write_text(json.dumps(manifest, indent=2))
     return manifest
 
 
-def clickhouse_url() -> str:
-    return stores.chdb_url(BENCH_DIR / "chdb", DATABASE)
+def write_memberships(ch: Any, data: Dataset) -> None:
+    """segment_memberships in the state a live table is in: the bulk merged, then recent writes in
+    parts of their own (see write_membership_updates). Background merges are then switched off for
+    the table, so every run of the bench reads the same parts (a live table would merge them in time,
+    and take new writes)."""
+    ch.command("TRUNCATE TABLE segment_memberships")
+    ch.command("ALTER TABLE segment_memberships RESET SETTING max_bytes_to_merge_at_max_space_in_pool")
+    for tenant in data.tenants:
+        if tenant.shape != "power-law":  # that one is written after the merge
+            ch.command(MEMBERSHIPS_SQL, parameters=membership_parameters(tenant))
+    ch.command("OPTIMIZE TABLE segment_memberships FINAL")
+    ch.command("ALTER TABLE segment_memberships MODIFY SETTING max_bytes_to_merge_at_max_space_in_pool = 1")
+    for tenant in data.tenants:
+        write_membership_updates(ch, tenant)
 
 
-def cached_manifest() -> dict[str, Any] | None:
-    if not MANIFEST.is_file():
+def membership_rows(ch: Any, tenant: Tenant) -> int:
+    return int(
+        ch.query(
+            "SELECT count() FROM segment_memberships WHERE org_id = {org:UInt64}", parameters={"org": tenant.org_id}
+        ).result_rows[0][0]
+    )
+
+
+def write_membership_updates(ch: Any, tenant: Tenant) -> None:
+    """Later writes over the whole key range: version 2 for 5% of the memberships (a third of
+    them deletes); the power-law shape also writes its version 1 now (unmerged), and a version 3."""
+    if tenant.shape == "power-law":
+        ch.command(MEMBERSHIPS_SQL, parameters=membership_parameters(tenant))
+        for version, per_mille in ((2, 100), (3, 50)):
+            ch.command(MEMBERSHIP_UPDATES_SQL, parameters={"org_id": tenant.org_id, "version": version,
+                                                           "per_mille": per_mille})  # fmt: skip
+        return
+    ch.command(MEMBERSHIP_UPDATES_SQL, parameters={"org_id": tenant.org_id, "version": 2, "per_mille": 50})
+
+
+def clickhouse_url(data: Dataset = MAIN) -> str:
+    return stores.chdb_url(data.directory / "chdb", DATABASE)
+
+
+def cached_manifest(data: Dataset = MAIN) -> dict[str, Any] | None:
+    if not data.manifest_path.is_file():
         return None
-    manifest = json.loads(MANIFEST.read_text())
+    manifest = json.loads(data.manifest_path.read_text())
     return manifest if manifest.get("version") == DATASET_VERSION else None
 
 
 def segment_sizes(tenant: Tenant) -> list[int]:
-    """Skewed sizes (a few big segments, a long tail) adding up to `tenant.memberships`."""
-    weights = [1 / (rank + 3) ** 0.9 for rank in range(tenant.segments)]
+    """Sizes of the active segments by rank, adding up to `tenant.memberships` (module docstring)."""
+    if tenant.shape == "dense":
+        huge = [int(tenant.profiles * 0.85)] * 5  # five segments with 85% of the profiles each
+        return huge + spread(tenant.memberships - sum(huge), tenant.segments - 5, tenant.profiles, 1.0, 1)
+    if tenant.shape == "power-law":
+        return spread(tenant.memberships, tenant.segments, tenant.profiles, 1.0, 1)
+    return spread(tenant.memberships, tenant.segments, tenant.profiles, 0.9, 3)
+
+
+def spread(total_size: int, count: int, profiles: int, exponent: float, shift: int) -> list[int]:
+    """`count` sizes ~ 1 / (rank + shift) ** exponent adding up to `total_size` (each at most `profiles`)."""
+    weights = [1 / (rank + shift) ** exponent for rank in range(count)]
     total = sum(weights)
-    sizes = [min(tenant.profiles, max(1, math.floor(tenant.memberships * w / total))) for w in weights]
-    sizes[0] += tenant.memberships - sum(sizes)
+    sizes = [min(profiles, max(1, math.floor(total_size * w / total))) for w in weights]
+    sizes[0] = min(profiles, sizes[0] + total_size - sum(sizes))
     return sizes
 
 
@@ -209,22 +294,8 @@ def build_tenant(pg: Any, ch: Any, tenant: Tenant, anchor: datetime) -> dict[str
 
     # Segments: active ones by size rank (the first few never computed, first computed today,
     # or new this month), then inactive ones with members of their own that must be filtered out.
-    active_ids = [tenant.segment_id_base + n for n in range(1, tenant.segments + 1)]
-    inactive_ids = [tenant.segment_id_base + tenant.segments + n for n in range(1, tenant.inactive_segments + 1)]
-    sizes = segment_sizes(tenant)
-    inactive_sizes = [max(1, tenant.memberships // (tenant.segments * 5))] * tenant.inactive_segments
-    all_ids, all_sizes = active_ids + inactive_ids, sizes + inactive_sizes
-    ch.command(
-        MEMBERSHIPS_SQL,
-        parameters={
-            "org_id": org,
-            "profiles": tenant.profiles,
-            "segment_ids": all_ids,
-            "sizes": all_sizes,
-            "offsets": [rng.randrange(tenant.profiles) for _ in all_ids],
-            "strides": [coprime_stride(rng, tenant.profiles) for _ in all_ids],
-        },
-    )
+    all_ids, all_sizes = membership_ids_and_sizes(tenant)  # memberships: write_memberships, after every tenant
+    active_ids = all_ids[: tenant.segments]
 
     history, last_computed = size_history(rng, tenant, dict(zip(all_ids, all_sizes, strict=True)), anchor)
     if history:
@@ -243,6 +314,7 @@ def build_tenant(pg: Any, ch: Any, tenant: Tenant, anchor: datetime) -> dict[str
         EVENTS_SQL,
         parameters={
             "org_id": org,
+            "hex_ids": int(tenant.id_format == "hex"),
             "profiles": tenant.profiles,
             "event_names": EVENT_NAMES,
             "anchor_ms": int(anchor.timestamp() * 1000),
@@ -270,19 +342,39 @@ def build_tenant(pg: Any, ch: Any, tenant: Tenant, anchor: datetime) -> dict[str
         ["id", "org_id", "status", "credits", "created_at"],
         copilot_requests(rng, tenant, anchor),
     )
-    membership_rows, events = ch.query(
-        "SELECT (SELECT count() FROM segment_memberships WHERE org_id = {org:UInt64}),"
-        " (SELECT count() FROM events WHERE org_id = {org:UInt64})",
-        parameters={"org": org},
-    ).result_rows[0]
+    (events,) = ch.query("SELECT count() FROM events WHERE org_id = {org:UInt64}", parameters={"org": org}).result_rows[
+        0
+    ]
     return {
         "segments": len(all_ids),
-        "membership_rows": int(membership_rows),
+        "membership_rows": 0,  # counted once written
         "size_history_rows": len(history),
         "events": int(events),
         "activations": len(activation_rows),
         "sync_logs": logs,
         "copilot_requests": copilot,
+    }
+
+
+def membership_ids_and_sizes(tenant: Tenant) -> tuple[list[int], list[int]]:
+    """Active segment ids then inactive ones, with their sizes."""
+    active_ids = [tenant.segment_id_base + n for n in range(1, tenant.segments + 1)]
+    inactive_ids = [tenant.segment_id_base + tenant.segments + n for n in range(1, tenant.inactive_segments + 1)]
+    inactive_sizes = [max(1, tenant.memberships // (tenant.segments * 5))] * tenant.inactive_segments
+    return active_ids + inactive_ids, segment_sizes(tenant) + inactive_sizes
+
+
+def membership_parameters(tenant: Tenant) -> dict[str, Any]:
+    rng = random.Random(tenant.org_id * 7919)
+    segment_ids, sizes = membership_ids_and_sizes(tenant)
+    return {
+        "org_id": tenant.org_id,
+        "hex_ids": int(tenant.id_format == "hex"),
+        "profiles": tenant.profiles,
+        "segment_ids": segment_ids,
+        "sizes": sizes,
+        "offsets": [rng.randrange(tenant.profiles) for _ in segment_ids],
+        "strides": [coprime_stride(rng, tenant.profiles) for _ in segment_ids],
     }
 
 
@@ -369,3 +461,25 @@ def copilot_requests(rng: random.Random, tenant: Tenant, anchor: datetime) -> It
         ok = rng.random() < 0.9
         yield (base + n, tenant.org_id, "success" if ok else "error", rng.randrange(1, 6) if ok else 0,
                anchor - timedelta(seconds=rng.randrange(span)))  # fmt: skip
+
+
+def rewrite_memberships(data: Dataset = MAIN) -> None:
+    """Write segment_memberships again (the other tables stay): its parts as the build leaves them."""
+    from bench.run import prepare_stores
+
+    prepare_stores(rebuild=False, data=data)
+    ch = stores.clickhouse_writer(clickhouse_url(data), DATABASE)
+    try:
+        write_memberships(ch, data)
+    finally:
+        ch.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--memberships"]:
+        raise SystemExit("usage: python -m bench.dataset --memberships  (write segment_memberships again)")
+    started = time.perf_counter()
+    rewrite_memberships()
+    print(f"segment_memberships written again in {time.perf_counter() - started:.1f} s")

@@ -1,12 +1,15 @@
 """Alternative forms of the heavy ClickHouse queries, timed side by side on the bench dataset.
 
-    python -m bench.variants [--runs 7] [--tenants large,medium] [--only overview,usage]
+    python -m bench.variants [--runs 7] [--tenants large,power-law,dense] [--only overview,usage]
 
 The record behind the choices in the query modules (and BENCHMARKS.md): for each query, the form
 in use ("in use") and the alternatives that were measured, each run in rounds (one run of every
 form per round, so load drifts hit all alike) straight through clickhouse-connect. Prints the
 median and minimum wall time, the median CPU time of this process (chDB runs in it), and whether
 each form's answer equals the form in use. A form marked "inexact" may differ on hash collisions.
+The tenants default to one of each data shape (bench.dataset); at the end, a summary gives each
+form's median as a multiple of the FINAL floor (its "FINAL alone" row) per shape, to pick the
+forms that win on every shape rather than on one.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Variant:
     sql: str
     note: str = ""
     segment_numbers: bool = False  # overlap: segments as positions in segment_ids, not ids
+    core: bool = False  # one of the forms `--core` keeps (with the one in use and the floor)
 
 
 def comparable(query: str, variant: Variant, answer: Any, params: dict[str, Any]) -> Any:
@@ -50,10 +54,22 @@ def overview_variants() -> list[Variant]:
     groups = f"SELECT count() FROM (SELECT 1 {final} GROUP BY profile_id)"
     return [
         Variant("GROUP BY profile_id, count groups", groups, "in use"),
-        Variant("uniqExact(profile_id)", f"SELECT uniqExact(profile_id) {final}", "before"),
+        Variant("uniqExact(profile_id)", f"SELECT uniqExact(profile_id) {final}", "before", core=True),
+        Variant(
+            "GROUP BY profile_id, no two-level aggregation",
+            f"{groups} SETTINGS group_by_two_level_threshold = 0, group_by_two_level_threshold_bytes = 0",
+            core=True,
+        ),
+        Variant(
+            "uniqExact, FINAL in a subquery",
+            f"SELECT uniqExact(profile_id) FROM (SELECT profile_id {final})",
+            core=True,
+        ),
+        Variant("length(groupUniqArray(profile_id))", f"SELECT length(groupUniqArray(profile_id)) {final}"),
         Variant(
             "count(DISTINCT) rewritten to GROUP BY",
             f"SELECT count(DISTINCT profile_id) {final} SETTINGS count_distinct_optimization = 1",
+            core=True,
         ),
         Variant("SELECT DISTINCT, count", f"SELECT count() FROM (SELECT DISTINCT profile_id {final})"),
         Variant(
@@ -84,7 +100,7 @@ def overview_variants() -> list[Variant]:
             f"SELECT uniqExact(reinterpretAsUInt128(murmurHash3_128(profile_id))) {final}",
             "inexact",
         ),
-        Variant("uniqExact(cityHash64)", f"SELECT uniqExact(cityHash64(profile_id)) {final}", "inexact"),
+        Variant("uniqExact(cityHash64)", f"SELECT uniqExact(cityHash64(profile_id)) {final}", "inexact", core=True),
         Variant("FINAL alone (count rows)", f"SELECT count() {final}", "a part"),
     ]
 
@@ -154,7 +170,16 @@ FROM (
     murmur = "GROUP BY reinterpretAsUInt128(murmurHash3_128(profile_id))"
     return [
         Variant("dense UInt32 numbers, UInt64 pair keys", OVERLAP_SQL, "in use", segment_numbers=True),
-        Variant("(seg_a, seg_b) ids, two ARRAY JOINs", before, "before"),
+        Variant("(seg_a, seg_b) ids, two ARRAY JOINs", before, "before", core=True),
+        Variant(
+            "distinct segment arrays first, pairs weighted by count",
+            OVERLAP_SQL.replace(
+                "SELECT pair, count() AS shared\n        FROM (\n",
+                "SELECT pair, sum(n) AS shared\n        FROM (SELECT segs, count() AS n FROM (\n",
+            ).replace("GROUP BY profile_id\n        )\n", "GROUP BY profile_id\n        ) GROUP BY segs)\n"),
+            segment_numbers=True,
+            core=True,
+        ),
         Variant(
             "dense numbers, two ARRAY JOINs",
             OVERLAP_SQL.replace("arraySort(groupArray(", "(groupArray(").replace(
@@ -179,11 +204,13 @@ FROM (
             OVERLAP_SQL.replace("GROUP BY profile_id", "GROUP BY cityHash64(profile_id)"),
             "inexact",
             segment_numbers=True,
+            core=True,
         ),
         Variant(
             "FINAL + GROUP BY profile_id alone",
             f"SELECT count() FROM (SELECT groupArray(segment_id) {final} GROUP BY profile_id)",
             "a part",
+            core=True,
         ),
         Variant("FINAL alone (count rows)", f"SELECT count() {final}", "a part"),
     ]
@@ -211,8 +238,9 @@ def parameters(query: str, manifest: dict[str, Any], label: str) -> dict[str, An
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7, help="rounds (one run of every form each)")
-    parser.add_argument("--tenants", default="large", help="comma-separated bench tenants")
+    parser.add_argument("--tenants", default=",".join(dataset.SHAPE_TENANTS), help="comma-separated bench tenants")
     parser.add_argument("--only", default="", help="comma-separated queries: overview, usage, overlap")
+    parser.add_argument("--core", action="store_true", help="only the form in use, the floor and the main rivals")
     args = parser.parse_args(argv)
     from bench.run import load_average, prepare_stores
 
@@ -221,10 +249,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     ch = clickhouse_connect.get_client(dsn=dataset.clickhouse_url())
     print(f"Load average at start: {load_average()}")
+    tenants = args.tenants.split(",")
     for query in [name for name in args.only.split(",") if name] or list(VARIANTS):
-        for label in args.tenants.split(","):
+        floors: dict[str, dict[str, float]] = {}  # form -> tenant -> median / floor
+        for label in tenants:
             params = parameters(query, manifest, label)
-            variants = VARIANTS[query]()
+            variants = [v for v in VARIANTS[query]() if not args.core or v.core or v.note in ("in use", "a part")]
             walls: dict[str, list[float]] = {v.label: [] for v in variants}
             cpus: dict[str, list[float]] = {v.label: [] for v in variants}
             answers: dict[str, Any] = {}
@@ -236,6 +266,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                     cpus[variant.label].append(time.process_time() - cpu_started)
                     answers[variant.label] = comparable(query, variant, rows, params)
             reference = answers[variants[0].label]
+            floor = next((statistics.median(walls[v.label]) for v in variants if v.label.startswith("FINAL alone")), 0)
+            for variant in variants:
+                if floor:
+                    floors.setdefault(variant.label, {})[label] = statistics.median(walls[variant.label]) / floor
             print(f"\n{query}, tenant {label} ({args.runs} rounds)")
             print(f"{'form':<50}{'median':>8}{'min':>8}{'cpu':>8}  same answer")
             for variant in variants:
@@ -246,6 +280,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{variant.note}",
                     flush=True,
                 )
+        if floors:
+            print(f"\n{query}: median / FINAL floor per tenant")
+            print(f"{'form':<50}" + "".join(f"{label:>11}" for label in tenants))
+            for form, ratios in floors.items():
+                print(f"{form:<50}" + "".join(f"{ratios.get(label, 0):>10.2f}x" for label in tenants), flush=True)
     print(f"\nLoad average at the end: {load_average()}")
 
 

@@ -26,3 +26,15 @@ CREATE TABLE IF NOT EXISTS events (
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(timestamp)
 ORDER BY (org_id, timestamp);
+
+-- The API's own table: answers of the statements that depend only on memberships, keyed by the
+-- statement, its parameters and the data version (analytics_common.clickhouse.cached_rows). Rows
+-- expire by QUERY_CACHE_TTL_SECONDS when read; the table TTL only drops them from disk.
+CREATE TABLE IF NOT EXISTS api_result_cache (
+    cache_key String,
+    org_id UInt64,
+    stored_at DateTime64(3, 'UTC'),
+    result String
+) ENGINE = MergeTree
+ORDER BY (cache_key, stored_at)
+TTL toDateTime(stored_at) + INTERVAL 1 DAY;

@@ -18,8 +18,10 @@ from tests.lambda_support import api_event, invoke_json
 from tests.sample_tenant import ENDPOINTS, SampleTenant
 
 TABLES = {"segment_memberships", "segment_size_history", "events"}
-# What follows FROM or JOIN: a name (possibly qualified) or a table function call; `(` (a subquery) is skipped.
-SOURCE = re.compile(r"\b(?:FROM|JOIN)\s+(?!\()(?P<name>[A-Za-z_][\w.]*)(?P<call>\s*\()?", re.IGNORECASE)
+CACHE = "api_result_cache"  # the result cache, when QUERY_CACHE_TTL_SECONDS turns it on
+# What follows FROM, JOIN or INSERT INTO: a name (possibly qualified) or a table function call; `(` (a
+# subquery) is skipped.
+SOURCE = re.compile(r"\b(?P<keyword>FROM|JOIN|INTO)\s+(?!\()(?P<name>[A-Za-z_][\w.]*)(?P<call>\s*\()?", re.IGNORECASE)
 # Names a statement defines itself: `WITH name AS (...)` common table expressions and `ARRAY JOIN` aliases.
 DEFINED = re.compile(r"(?:\bWITH|,)\s*(?P<name>[A-Za-z_]\w*)\s+AS\s*\(", re.IGNORECASE)
 
@@ -34,7 +36,8 @@ def read_tables(sql: str) -> set[str]:
         if before.endswith("ARRAY") or before.endswith("LEFT ARRAY"):
             continue  # ARRAY JOIN unfolds an array expression, it reads no table
         name = match["name"]
-        assert not match["call"], f"a table function {name}(...) in {sql}"
+        into = match["keyword"].upper() == "INTO"  # `INSERT INTO t (columns)`: a column list, not a call
+        assert not (match["call"] and not into) and name.upper() != "FUNCTION", f"a table function in {sql}"
         assert "." not in name, f"a qualified table name {name} in {sql}"
         if name not in defined:
             tables.add(name)
@@ -52,16 +55,24 @@ def test_read_tables_reads_what_a_statement_names() -> None:
         read_tables("SELECT 1 FROM analytics.events")
     with pytest.raises(AssertionError, match="table function"):
         read_tables("SELECT 1 FROM cluster('main', default.events)")
+    with pytest.raises(AssertionError, match="table function"):
+        read_tables("INSERT INTO FUNCTION remote('h', db.t) VALUES (1)")
+    assert read_tables("INSERT INTO api_result_cache (cache_key) SELECT 'k'") == {"api_result_cache"}
 
 
+@pytest.mark.parametrize("cache_ttl", ["0", "300"])
 def test_every_clickhouse_statement_reads_only_the_three_tables_unqualified(
-    tenant: SampleTenant, monkeypatch: pytest.MonkeyPatch
+    tenant: SampleTenant, monkeypatch: pytest.MonkeyPatch, cache_ttl: str
 ) -> None:
+    monkeypatch.setenv("QUERY_CACHE_TTL_SECONDS", cache_ttl)
     sent: dict[str, list[str]] = {}
+    scoped: list[bool] = []
     rows = ClickHouseClient.rows
 
     def recorded(self: ClickHouseClient, sql: str, **parameters: Any) -> Any:
         sent.setdefault(current, []).append(sql)
+        if CACHE in read_tables(sql):  # rows of the organization, and a lookup a sharded cluster can prune
+            scoped.append(parameters["org_id"] == tenant.org_id and ("INSERT" in sql or "org_id = {org_id" in sql))
         return rows(self, sql, **parameters)
 
     monkeypatch.setattr(ClickHouseClient, "rows", recorded)
@@ -71,10 +82,11 @@ def test_every_clickhouse_statement_reads_only_the_three_tables_unqualified(
 
     assert set(sent) == {"overview", "segments", "overlap", "usage"}  # activations and copilot: Postgres only
     read = {name: set().union(*(read_tables(sql) for sql in statements)) for name, statements in sent.items()}
+    cached = {CACHE} if cache_ttl != "0" else set()
     assert read == {
-        "overview": {"segment_memberships", "events"},
+        "overview": {"segment_memberships", "events", *cached},
         "segments": {"segment_size_history"},
-        "overlap": {"segment_memberships"},
-        "usage": {"events"},
+        "overlap": {"segment_memberships", *cached},
+        "usage": {"events", *cached},
     }
-    assert set().union(*read.values()) == TABLES
+    assert scoped == ([True] * 6 if cached else [])  # a lookup and a store for each of the three

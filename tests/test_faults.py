@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
 
-from analytics_common.clickhouse import clickhouse_client
+from analytics_common.clickhouse import TOO_LARGE_DETAIL, clickhouse_client
 from analytics_common.errors import StoreTimeout
 from analytics_common.postgres import postgres_client
 from devstack import stores
@@ -58,6 +58,7 @@ DB_UNAVAILABLE = "Database unavailable."
 DB_TIMEOUT = "Database query timed out."
 CH_UNAVAILABLE = "Analytics store unavailable."
 CH_TIMEOUT = "Analytics store query timed out."
+CH_TOO_LARGE = TOO_LARGE_DETAIL
 CONFIG_UNAVAILABLE = "Configuration store unavailable."
 
 
@@ -232,18 +233,25 @@ def test_a_budget_below_one_second_still_limits_clickhouse(db: Stores, monkeypat
     assert time.perf_counter() - started < FAULT_BOUND_SECONDS
 
 
-def test_an_endpoint_whose_clickhouse_query_is_too_slow_answers_504(
-    session_tenants: Tenants, monkeypatch: pytest.MonkeyPatch
+def test_an_endpoint_whose_clickhouse_query_is_too_slow_answers_504_too_large(
+    session_tenants: Tenants, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     import overview_queries
 
     monkeypatch.setenv("STORE_TIMEOUT_SECONDS", "1")
     clickhouse_client.cache_clear()
-    monkeypatch.setattr(overview_queries, "ACTIVITY_SQL", HEAVY_CLICKHOUSE_SQL)
+    monkeypatch.setattr(overview_queries, "TOTAL_MEMBERS_SQL", "-- overview.total_members\n" + HEAVY_CLICKHOUSE_SQL)
+    caplog.clear()
     response, seconds = timed_invoke("overview", session_tenants.org_id)
     print(f"overview with a slow clickhouse query: {response['statusCode']} in {seconds * 1000:.0f} ms")
-    assert_clean_error(response, 504, CH_TIMEOUT)
+    # The server stopped it at max_execution_time: the caller is told the question is too large.
+    assert_clean_error(response, 504, CH_TOO_LARGE)
     assert seconds < FAULT_BOUND_SECONDS
+    failures = [record for record in caplog.records if record.getMessage() == "store failure"]
+    assert len(failures) == 1, caplog.records
+    fields = {name: getattr(failures[0], name, None) for name in ("org_id", "statement", "error")}
+    assert fields == {"org_id": session_tenants.org_id, "statement": "overview.total_members", "error": "StoreTimeout"}
+    assert "SELECT" not in str(vars(failures[0])) and "segment_ids" not in str(vars(failures[0]))
 
 
 # ---- Secrets Manager ----

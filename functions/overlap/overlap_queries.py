@@ -8,13 +8,14 @@ from typing import Any
 from analytics_common.clickhouse import ClickHouseClient
 from analytics_common.postgres import PostgresClient
 from analytics_common.rounding import half_up
-from analytics_common.subscriptions import ACTIVE_SEGMENTS_SQL
+from analytics_common.subscriptions import ACTIVE_SEGMENTS_SQL, membership_version_sql
 
 TOP_PAIRS = 20
 
+# Each row also carries the memberships' version (the same on every row), to key the result cache.
 SEGMENT_NAMES_SQL = f"""
 WITH active_segments AS ({ACTIVE_SEGMENTS_SQL})
-SELECT id, name FROM active_segments ORDER BY id
+SELECT id, name, {membership_version_sql(" OVER ()")} AS membership_version FROM active_segments ORDER BY id
 """  # noqa: S608 - composed of module constants only; values travel as parameters
 
 # Current members are read once (FINAL: newest version wins, deleted rows drop out; the
@@ -33,7 +34,7 @@ SELECT id, name FROM active_segments ORDER BY id
 # exactness wins while the exact form meets its target. A self-join of FINAL on profile_id
 # takes 1.6-1.8 s; bitmaps per segment need dense profile numbers, i.e. the same grouping,
 # and were no faster (bitmaps of hashed ids are neither exact nor fast).
-OVERLAP_SQL = """
+OVERLAP_SQL = """-- overlap.pairs
 SELECT
     arrayFilter(p -> p.1 = p.2, pairs) AS diagonal,
     arraySlice(arraySort(p -> (-p.3, p.1, p.2), arrayFilter(p -> p.1 < p.2, pairs)), 1, {top:UInt32}) AS top
@@ -62,11 +63,12 @@ FROM (
 
 def fetch_overlap(pg: PostgresClient, ch: ClickHouseClient, org_id: int, now: datetime) -> list[dict[str, Any]]:
     """The top pairs; `now` is unused (membership is current state) but kept for the common signature."""
-    names = {segment_id: name for segment_id, name in pg.run(SEGMENT_NAMES_SQL, org_id=org_id)}
+    segments = pg.run(SEGMENT_NAMES_SQL, org_id=org_id)
+    names = {segment_id: name for segment_id, name, _ in segments}
     if len(names) < 2:
         return []
     ids = sorted(names)  # position in this list = the segment's number in OVERLAP_SQL
-    diagonal, top = ch.row(OVERLAP_SQL, org_id=org_id, segment_ids=ids, top=TOP_PAIRS)
+    ((diagonal, top),) = ch.cached_rows(OVERLAP_SQL, segments[0][2], org_id=org_id, segment_ids=ids, top=TOP_PAIRS)
     sizes = {int(a): int(size) for a, _, size in diagonal}
     return [
         {

@@ -149,7 +149,10 @@ def create_app(logger: Logger) -> AnalyticsResolver:
     def api_error(exc: ApiError) -> Response:
         metrics.note_cause(type(exc).__name__)
         if exc.status_code >= 500:
-            logger.warning("store failure", extra={"error": type(exc).__name__, "cause": type(exc.__cause__).__name__})
+            logger.warning(
+                "store failure",
+                extra={"error": type(exc).__name__, "cause": type(exc.__cause__).__name__, **exc.log_context},
+            )
         return error_response(exc.status_code, exc.detail)
 
     @app.not_found

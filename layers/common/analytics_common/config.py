@@ -33,6 +33,11 @@ def store_timeout_seconds() -> float:
     return float(env("STORE_TIMEOUT_SECONDS") or DEFAULT_STORE_TIMEOUT_SECONDS)
 
 
+def query_cache_ttl_seconds() -> float:
+    """How long a cached answer may be served (`QUERY_CACHE_TTL_SECONDS`; unset or 0: no cache)."""
+    return float(env("QUERY_CACHE_TTL_SECONDS") or 0)
+
+
 def get_secret_value(arn: str) -> str:
     """The secret string behind `arn`, cached per container; failures are not cached."""
     from aws_lambda_powertools.utilities import parameters

@@ -1,14 +1,17 @@
 """Errors the functions raise; `analytics_common.api` maps each to one HTTP status."""
 
+from typing import Any
+
 
 class ApiError(Exception):
     """An error whose message is safe to show to the caller."""
 
     status_code = 500
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, log_context: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.log_context = log_context or {}  # names for the failure's log line, never values
 
 
 class Forbidden(ApiError):

@@ -62,3 +62,12 @@ def credits_used_sql(period: str) -> str:
 def period_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
     """[00:00 UTC of `first_day`, 00:00 UTC of the day after `last_day`): a half-open range."""
     return day_start(first_day), day_start(last_day + timedelta(days=1))
+
+
+def membership_version_sql(over: str = "") -> str:
+    """The version of an organization's memberships over `active_segments` rows, as text, to key the
+    result cache: the platform sets a segment's last_computed_at when it recomputes (rewrites) its
+    members, so the latest one changes with every recompute ('' before the first). The cached
+    statements also carry the active ids themselves. `over`: a window clause (" OVER ()") to give
+    it on every row instead of aggregating."""
+    return f"COALESCE(CAST(max(last_computed_at){over} AS text), '')"

@@ -9,10 +9,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 _spent_seconds: dict[str, float] = {}
+_cache_outcomes: list[str] = []
 
 
 def reset() -> None:
     _spent_seconds.clear()
+    _cache_outcomes.clear()
+
+
+def cache_outcome(outcome: str) -> None:
+    """Record a result-cache lookup: "hit", "miss" or "off" (no cache configured)."""
+    _cache_outcomes.append(outcome)
 
 
 @contextmanager
@@ -30,5 +37,10 @@ def spent_seconds() -> dict[str, float]:
 
 
 def server_timing() -> str:
-    """`pg;dur=3.1, ch;dur=12.0` (milliseconds), or "" when no store was asked."""
-    return ", ".join(f"{store};dur={seconds * 1000:.1f}" for store, seconds in _spent_seconds.items())
+    """`pg;dur=3.1, ch;dur=12.0` (milliseconds), then `cache;desc=hit` (or miss, off) when a cacheable
+    statement ran: "miss" if any of the request's lookups missed. "" when no store was asked."""
+    metrics = [f"{store};dur={seconds * 1000:.1f}" for store, seconds in _spent_seconds.items()]
+    if _cache_outcomes:
+        outcome = next((o for o in ("miss", "off") if o in _cache_outcomes), "hit")
+        metrics.append(f"cache;desc={outcome}")
+    return ", ".join(metrics)
