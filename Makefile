@@ -48,13 +48,8 @@ lint: venv $(CHECKOV)
 test: lint
 	$(BIN)/python -m pytest
 
-# The fast tests: no database engine and no tool install started. `-m "not engines and not tools"` as
-# soon as those markers are registered (pyproject.toml); until then, the test files that start neither.
-SLOW_MARKERS := $(shell grep -Eos "[\"'](engines|tools):" pyproject.toml | tr -d "\"':" | sort -u)
-FAST_TESTS ?= $(if $(SLOW_MARKERS),-m "not $(subst $(space), and not ,$(strip $(SLOW_MARKERS)))",\
-	tests/test_authorizer_jwks.py tests/test_authorizer_secrets.py tests/test_openapi_diff.py \
-	tests/test_repeat_check.py tests/test_rounding.py tests/test_template.py tests/test_lean_imports.py)
-space := $(subst ,, )
+# The fast tests: no database engine and no external tool (the markers of pyproject.toml).
+FAST_TESTS ?= -m "not engines and not tools"
 
 # What a reviewer runs before a merge (README "Before a merge"). `duplicates` is a command of the
 # developer machines and the CI image (/usr/local/bin), not a pip package: where it is missing the

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analytics_common.endpoints import NAMES
 from bench import dataset
 
 ROOT = dataset.ROOT
@@ -39,7 +40,7 @@ LAYER = ROOT / "layers" / "common"
 CHILD = Path(__file__).resolve().parent / "coldstart_child.py"
 FLOOR_FUNCTION = Path(__file__).resolve().parent / "floor_logger"
 PYCACHE = ROOT / ".local" / "bench-pycache"
-ENDPOINTS = ["overview", "segments", "overlap", "activations", "copilot", "usage"]
+ENDPOINTS = list(NAMES)
 FUNCTIONS = [*ENDPOINTS, "authorizer"]
 FIRST_INVOCATION_TENANT = "small-0"
 

@@ -483,3 +483,11 @@ if __name__ == "__main__":
     started = time.perf_counter()
     rewrite_memberships()
     print(f"segment_memberships written again in {time.perf_counter() - started:.1f} s")
+
+
+def active_segment_ids(pg: Any, org_id: int) -> list[int]:
+    """The tenant's active segment ids, ascending, by the endpoints' own fragment (docs/api.md §3.1)."""
+    from analytics_common.subscriptions import ACTIVE_SEGMENTS_SQL
+
+    sql = f"WITH active_segments AS ({ACTIVE_SEGMENTS_SQL}) SELECT id FROM active_segments ORDER BY id"
+    return [int(row[0]) for row in pg.run(sql, org_id=org_id)]

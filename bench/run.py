@@ -20,7 +20,6 @@ request that fills it: "cached" is the handler's time on a hit, "server" the Ser
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -162,13 +161,8 @@ def configure(database_url: str, clickhouse_url: str) -> None:
 
 
 def api_event(name: str, org_id: int) -> dict[str, Any]:
-    """The function's sample event (or the overview one, re-pathed) for `org_id`."""
-    sample = dataset.ROOT / "events" / f"{name}.json"
-    event = json.loads((sample if sample.is_file() else dataset.ROOT / "events" / "overview.json").read_text())
-    path = f"/api/analytics/{name}/"
-    event = copy.deepcopy(event)
-    event.update(resource=path.rstrip("/"), path=path, httpMethod="GET")
-    event["requestContext"].update(resourcePath=path.rstrip("/"), path=f"/prod{path}", httpMethod="GET")
+    """The function's sample event (events/<name>.json) for `org_id`."""
+    event = json.loads((dataset.ROOT / "events" / f"{name}.json").read_text())
     event["requestContext"]["authorizer"]["org_id"] = str(org_id)
     return event
 
@@ -249,9 +243,7 @@ def floor_runner(org_id: int) -> Callable[[], None]:
     from analytics_common.clickhouse import clickhouse_client
     from analytics_common.postgres import postgres_client
 
-    ids = [row[0] for row in postgres_client().run(
-        "SELECT id FROM segments WHERE org_id = :org_id AND is_active ORDER BY id", org_id=org_id
-    )]  # fmt: skip
+    ids = dataset.active_segment_ids(postgres_client(), org_id)
     ch = clickhouse_client()
 
     def floor() -> None:

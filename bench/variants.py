@@ -221,12 +221,11 @@ VARIANTS = {"overview": overview_variants, "usage": usage_variants, "overlap": o
 
 def parameters(query: str, manifest: dict[str, Any], label: str) -> dict[str, Any]:
     from analytics_common.postgres import postgres_client
-    from analytics_common.subscriptions import ACTIVE_SEGMENTS_SQL, CURRENT_SUBSCRIPTION_SQL, period_bounds
+    from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL, period_bounds
 
     org_id = manifest["tenants"][label]["org_id"]
     pg = postgres_client()
-    active_ids = f"WITH active_segments AS ({ACTIVE_SEGMENTS_SQL}) SELECT id FROM active_segments ORDER BY id"
-    segment_ids = [row[0] for row in pg.run(active_ids, org_id=org_id)]
+    segment_ids = dataset.active_segment_ids(pg, org_id)
     now = datetime.fromisoformat(manifest["anchor"])
     if query == "usage":
         row = pg.run(CURRENT_SUBSCRIPTION_SQL, org_id=org_id, today=now.astimezone(UTC).date())[0]

@@ -1,7 +1,7 @@
 """The local stack: real Postgres and embedded ClickHouse for tests, `make run` and `make bench`.
 
-It reuses the layer's code (`analytics_common`: the API key format, the clock), so its folder is made
-importable here, as in tools/.
+It reuses the layer's code (`analytics_common`: the endpoint list, the API key format, the clock), so its
+folder is made importable here, as in tools/.
 """
 
 import sys

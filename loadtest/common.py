@@ -1,4 +1,4 @@
-"""What `make load` and `make fuzz` share: the endpoints, the credentials, and the local stack in its own process.
+"""What `make load` and `make fuzz` share: the credentials, and the local stack in its own process.
 
 The stack is `python -m devstack.run` (the same gateway and demo data as `make run`) in a
 subprocess, so its memory is measured apart from the clients; its Postgres is the
@@ -17,21 +17,18 @@ import sys
 import threading
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-import yaml
-
+from analytics_common.endpoints import Endpoint
 from devstack import demo_data, run, stores
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = ROOT / "openapi.yaml"
 DEFAULT_LOCAL_DIR = ROOT / ".local" / "load"  # apart from `make run`'s .local/, which may be serving meanwhile
 APPLICATION_NAME = "platform-analytics-api"  # what the layer's Postgres client calls itself
-if str(ROOT / "layers" / "common") not in sys.path:  # analytics_common, as the gateway puts it there
-    sys.path.append(str(ROOT / "layers" / "common"))
 # The local gateway runs one invocation at a time (one lock over every function, as one Lambda container
 # handles one request at a time), and all its functions share the layer's one cached Postgres client.
 LOCAL_GATEWAY_WORKERS = 1
@@ -41,43 +38,6 @@ Say = Callable[[str], None]
 
 def say_flushed(message: str) -> None:
     print(message, flush=True)
-
-
-# ---------------------------------------------------------------------------- endpoints
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str  # the function folder, e.g. overview
-    path: str  # as openapi.yaml writes it, e.g. /api/analytics/overview/
-
-
-def openapi_endpoints(openapi: Path = OPENAPI) -> list[Endpoint]:
-    """Every GET operation of openapi.yaml."""
-    document = yaml.safe_load(openapi.read_text())
-    return [
-        Endpoint(path.strip("/").split("/")[-1], path)
-        for path, operations in document["paths"].items()
-        if "get" in operations
-    ]
-
-
-def split_available(endpoints: Iterable[Endpoint], root: Path = ROOT) -> tuple[list[Endpoint], list[Endpoint]]:
-    """(endpoints whose `functions/<name>/app.py` exists, those whose code is not there yet)."""
-    present: list[Endpoint] = []
-    missing: list[Endpoint] = []
-    for endpoint in endpoints:
-        (present if (root / "functions" / endpoint.name / "app.py").is_file() else missing).append(endpoint)
-    return present, missing
-
-
-def available_endpoints(say: Say = say_flushed, root: Path = ROOT) -> list[Endpoint]:
-    present, missing = split_available(openapi_endpoints(), root)
-    for endpoint in missing:
-        say(f"Note: {endpoint.path} left out: functions/{endpoint.name}/app.py does not exist yet.")
-    if not present:
-        raise SystemExit("No endpoint has code yet.")
-    return present
 
 
 # ---------------------------------------------------------------------------- credentials

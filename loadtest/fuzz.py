@@ -13,10 +13,9 @@ Schemathesis CLI once per pass, each with `--checks all` (the built-in checks an
   parameters and headers (loadtest.fuzz_hooks), positive mode, so many authenticated cases carry
   odd values; each 200 must still be exactly the caller's own data.
 
-Endpoints whose function has no code yet are left out (with a note). Requirements (exit status
-1 otherwise): every pass passes (no server error, every response matching the schema, no
-failed check) and at least MIN_CASES test cases in total. The case count comes from the
-JSON report of each pass.
+Requirements (exit status 1 otherwise): every pass passes (no server error, every response
+matching the schema, no failed check) and at least MIN_CASES test cases in total. The case
+count comes from the JSON report of each pass.
 
     python -m loadtest.fuzz [--min-cases 500] [--port 0] [--local-dir .local/load] [--seed N]
 """
@@ -37,17 +36,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from analytics_common.endpoints import ENDPOINTS, Endpoint
 from loadtest import fuzz_hooks
 from loadtest.common import (
     DEFAULT_LOCAL_DIR,
     OPENAPI,
     ROOT,
     Credential,
-    Endpoint,
-    available_endpoints,
     credentials,
     local_stack,
-    openapi_endpoints,
     say_flushed,
 )
 
@@ -101,25 +98,19 @@ def plain_answers(url: str, credential: Credential, endpoints: Sequence[Endpoint
     return answers
 
 
-def schemathesis_command(
-    url: str, plan: Pass, excluded: Sequence[Endpoint], report_dir: Path, seed: int | None
-) -> list[str]:
+def schemathesis_command(url: str, plan: Pass, report_dir: Path, seed: int | None) -> list[str]:
     command = [sys.executable, "-m", "schemathesis.cli", "run", str(OPENAPI), "--url", url]
     command += ["--checks", "all", "--mode", plan.mode, "--max-examples", str(plan.max_examples)]
     command += ["--workers", "1", "--request-timeout", "30", "--generation-database", "none", "--no-color"]
     command += ["--report", "json", "--report-dir", str(report_dir)]
     if seed is not None:
         command += ["--seed", str(seed)]
-    for endpoint in excluded:
-        command += ["--exclude-path", endpoint.path]
     if plan.credential is not None:
         command += ["--header", f"Authorization: Bearer {plan.credential.token}"]
     return command
 
 
-def run_pass(
-    url: str, plan: Pass, endpoints: Sequence[Endpoint], excluded: Sequence[Endpoint], seed: int | None
-) -> PassResult:
+def run_pass(url: str, plan: Pass, endpoints: Sequence[Endpoint], seed: int | None) -> PassResult:
     with tempfile.TemporaryDirectory(prefix="fuzz-") as scratch:
         work = Path(scratch)
         environment = {**os.environ, "SCHEMATHESIS_HOOKS": "loadtest.fuzz_hooks"}
@@ -131,7 +122,7 @@ def run_pass(
             environment[fuzz_hooks.EXPECTED_ENV] = str(expected)
         environment[fuzz_hooks.IGNORED_INPUTS_ENV] = "1" if plan.ignored_inputs else "0"
         completed = subprocess.run(  # noqa: S603 - this interpreter, our own arguments
-            schemathesis_command(url, plan, excluded, work / "report", seed),
+            schemathesis_command(url, plan, work / "report", seed),
             cwd=work,  # Schemathesis writes its caches in the working directory
             env=environment,
             capture_output=True,
@@ -165,8 +156,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    endpoints = available_endpoints()
-    excluded = [e for e in openapi_endpoints() if e not in endpoints]
+    endpoints = ENDPOINTS
     results: list[PassResult] = []
     with local_stack(args.local_dir, port=args.port, scale=args.scale) as stack:
         creds = credentials(
@@ -178,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         say_flushed(f"Schemathesis on {stack.url}: {len(endpoints)} endpoints, openapi.yaml, --checks all")
         for plan in plan_passes(creds):
-            result = run_pass(stack.url, plan, endpoints, excluded, args.seed)
+            result = run_pass(stack.url, plan, endpoints, args.seed)
             results.append(result)
             verdict = "ok" if result.exit_code == 0 and not result.failures else "FAILED"
             say_flushed(f"  {plan.name:<44} {result.generated:>5} cases  {verdict}")

@@ -39,15 +39,14 @@ from urllib.parse import urlsplit
 
 from pg8000.exceptions import DatabaseError, InterfaceError
 
+from analytics_common.endpoints import ENDPOINTS, Endpoint
 from devstack import stores
 from loadtest.common import (
     APPLICATION_NAME,
     DEFAULT_LOCAL_DIR,
     LOCAL_GATEWAY_WORKERS,
     Credential,
-    Endpoint,
     Say,
-    available_endpoints,
     credentials,
     local_stack,
     request_pairs,
@@ -378,7 +377,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    endpoints = available_endpoints()
+    endpoints = ENDPOINTS
     with local_stack(args.local_dir, port=args.port, scale=args.scale) as stack:
         now = datetime.now(UTC)
         creds = credentials(

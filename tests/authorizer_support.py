@@ -28,13 +28,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from analytics_common.endpoints import NAMES
 from tests.lambda_support import FakeLambdaContext, function_module, sample_event
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 API_ID = "abcdef1234"
 STAGE = "prod"
-ENDPOINTS = ("overview", "segments", "overlap", "activations", "copilot", "usage")
 
 
 def method_arn(
@@ -71,7 +71,7 @@ def allow_resources(*, api_id: str = API_ID, stage: str = STAGE) -> list[str]:
     """The twelve method ARNs a valid caller may invoke, written out independently of the authorizer."""
     return sorted(
         f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/{stage}/GET/api/analytics/{name}{slash}"
-        for name in ENDPOINTS
+        for name in NAMES
         for slash in ("", "/")
     )
 

@@ -19,18 +19,20 @@ from typing import Any
 import boto3
 import pg8000.native
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters import base as parameters_base
 from moto import mock_aws
 
-from analytics_common import clock
+from analytics_common import clock, config
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.postgres import postgres_client
 from devstack import stores
-from tests import sample_tenant
 from tests.sample_tenant import SampleTenant
+from tests.sample_tenant import build as build_sample_tenant
 
 TEST_DATABASE = "analytics_test"
+# A test that needs these (directly or through `db`, `session_stores`...) runs on the real engines: it is
+# marked `engines` (pytest_collection_modifyitems), so `pytest -m "not engines and not tools"` runs the others
+# in seconds. A module that starts engines of its own says so with `pytestmark = pytest.mark.engines`.
+ENGINE_FIXTURES = frozenset({"store_urls"})
 
 
 @dataclass
@@ -90,17 +92,6 @@ def ids() -> Iterator[int]:
     return _ids
 
 
-@pytest.fixture
-def tenant(db: Stores, ids: Iterator[int], now: datetime) -> SampleTenant:
-    """A new sample organization (tests/sample_tenant.py) in the session's stores."""
-    sample = sample_tenant.build(ids, now)
-    for table, (columns, rows) in sample.postgres.items():
-        db.insert_pg(table, columns, rows)
-    for table, (columns, rows) in sample.clickhouse:
-        db.insert_ch(table, columns, rows)
-    return sample
-
-
 @pytest.fixture(scope="session")
 def frozen_now() -> datetime:
     return clock.utc_now().replace(microsecond=0)
@@ -111,6 +102,17 @@ def now(frozen_now: datetime, monkeypatch: pytest.MonkeyPatch) -> datetime:
     """The instant every handler in the test sees as "now"."""
     monkeypatch.setattr(clock, "utc_now", lambda: frozen_now)
     return frozen_now
+
+
+@pytest.fixture
+def sample_tenant(db: Stores, ids: Iterator[int], now: datetime) -> SampleTenant:
+    """A new organization with data for every endpoint (tests.sample_tenant), in the session's stores."""
+    sample = build_sample_tenant(ids, now)
+    for table, (columns, rows) in sample.postgres.items():
+        db.insert_pg(table, columns, rows)
+    for table, (columns, rows) in sample.clickhouse:
+        db.insert_ch(table, columns, rows)
+    return sample
 
 
 @pytest.fixture
@@ -138,6 +140,15 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 AWS_REGION = "eu-west-1"
 
 
+@pytest.fixture(autouse=True)
+def fresh_secrets_provider() -> Iterator[None]:
+    """Every test starts and ends without the layer's secrets provider (its client and its cached values),
+    so a provider made for one test's Secrets Manager (moto, a silent endpoint) never serves another's."""
+    config.secrets_provider.cache_clear()
+    yield
+    config.secrets_provider.cache_clear()
+
+
 def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto's region and dummy credentials, so no test ever reaches a real AWS account."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_REGION)
@@ -147,13 +158,11 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def mocked_secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto's Secrets Manager, with Powertools' parameter providers and caches reset around the test."""
+    """moto's Secrets Manager (the layer's provider is made inside it, on first use)."""
     fake_aws_credentials(monkeypatch)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", raising=False)
     with mock_aws():
-        parameters.clear_caches()
-        monkeypatch.setattr(parameters_base, "DEFAULT_PROVIDERS", {})
         yield boto3.client("secretsmanager", region_name=AWS_REGION)
-    parameters.clear_caches()
 
 
 # ---------------------------------------------------------------------------- the browser suite
@@ -167,9 +176,13 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without Chromium the browser tests are deselected (the header's one line says so); never in CI."""
+    """Tests on the engines get the `engines` marker; without Chromium the browser tests are deselected
+    (the header's one line says so), never in CI."""
     from tests.browser_support import chromium_path
 
+    for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engines)
     if chromium_path() or os.environ.get("CI"):
         return
     deselected = [item for item in items if item.get_closest_marker("browser")]

@@ -1,7 +1,5 @@
-"""Helpers of the fault and log tests: the endpoints, a Postgres of their own, a silent server, tenants.
+"""Helpers of the fault and log tests: a Postgres of their own, a silent server, tenants.
 
-- `endpoint_names()`: every endpoint function (`functions/<name>/app.py` with an
-  `events/<name>.json`), so new endpoints are covered as soon as they exist.
 - `FaultPostgres`: a separate embedded Postgres (its own data directory, on TCP
   127.0.0.1) that tests may stop, start and freeze without touching the
   session's server.
@@ -24,21 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from devstack import stores
-from tests.lambda_support import EVENTS_DIR, ROOT
 
 Insert = Callable[[str, list[str], list[list[Any]]], object]
 
 # Strings only the other tenant's rows hold: no answer to the caller, error or not, may contain them.
 OTHER_TENANT_MARKERS = ("Other-Tenant-Private-Segment", "other-tenant-private-error")
-
-
-def endpoint_names() -> list[str]:
-    """The endpoint functions: a folder with `app.py` and a sample event (the authorizer is not one)."""
-    return sorted(
-        app.parent.name
-        for app in (ROOT / "functions").glob("*/app.py")
-        if app.parent.name != "authorizer" and (EVENTS_DIR / f"{app.parent.name}.json").exists()
-    )
 
 
 def free_port() -> int:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,13 +16,22 @@ import pytest
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.postgres import postgres_client
 from devstack import demo_data
-from devstack.gateway import TEMPLATE, Handler, LocalGateway, load_template, make_server, read_api
+from devstack.gateway import LocalGateway
+from devstack.lambda_runtime import Handler
+from devstack.server import make_server
+from devstack.template import TEMPLATE, load_template, read_api
 from tests.conftest import Stores
 
 
+@cache
+def local_gateway() -> LocalGateway:
+    """The gateway of template.yaml with the real functions, for answers that touch no store (405, 401...)."""
+    return LocalGateway()
+
+
 @contextmanager
-def serving(gateway: LocalGateway) -> Iterator[str]:
-    server = make_server(gateway, "127.0.0.1", 0)
+def serving(gateway: LocalGateway, **server_options: float) -> Iterator[str]:
+    server = make_server(gateway, "127.0.0.1", 0, **server_options)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

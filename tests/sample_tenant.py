@@ -16,8 +16,6 @@ from typing import Any
 from analytics_common.api_keys import api_key_hash, format_api_key, issued_key_prefix
 from analytics_common.clock import day_start
 
-ENDPOINTS = ("overview", "segments", "overlap", "activations", "copilot", "usage")
-
 Rows = tuple[list[str], list[list[Any]]]  # column names, rows
 
 

@@ -153,15 +153,6 @@ def test_activations_match_the_contract_for_each_organization(db: Stores, ids: I
     assert named["b"] not in rates
 
 
-def test_activations_take_one_postgres_round_trip(
-    db: Stores, ids: Iterator[int], now: datetime, round_trips: dict[str, int]
-) -> None:
-    _, a, _, _ = seed(db, ids, now)
-    status, body = invoke_json("activations", api_event("activations", a))
-    assert status == 200 and len(body) > 5
-    assert round_trips == {"postgres": 1, "clickhouse": 0}
-
-
 def test_activation_fields_in_detail(db: Stores, ids: Iterator[int], now: datetime) -> None:
     _, a, _, named = seed(db, ids, now)
     _, body = invoke_json("activations", api_event("activations", a))
@@ -195,19 +186,3 @@ def test_activation_pointing_at_another_organizations_segment_shows_none_of_it(
 
 def test_organization_without_activations_gets_an_empty_list(db: Stores, ids: Iterator[int]) -> None:
     assert invoke_json("activations", api_event("activations", next(ids))) == (200, [])
-
-
-def test_activations_path_without_trailing_slash(db: Stores, ids: Iterator[int], now: datetime) -> None:
-    s, a, _, _ = seed(db, ids, now)
-    status, body = invoke_json("activations", api_event("activations", a, path="/api/analytics/activations"))
-    assert (status, body) == (200, expected_activations(s.seeded, a))
-
-
-def test_activations_without_org_id_is_forbidden_and_runs_no_query() -> None:
-    # No `db` fixture: no store is configured, so any query would fail with a 500.
-    assert invoke_json("activations", api_event("activations", None)) == (403, {"detail": "Forbidden."})
-
-
-def test_activations_other_methods_are_not_allowed() -> None:
-    status, body = invoke_json("activations", api_event("activations", 1, method="POST"))
-    assert (status, body) == (405, {"detail": "Method not allowed."})

@@ -14,11 +14,11 @@ import jwt
 import pytest
 
 from analytics_common.api_keys import api_key_hash, format_api_key, issued_key_prefix
+from analytics_common.endpoints import NAMES
 from analytics_common.postgres import postgres_client
 from tests.authorizer_support import (
     ACCOUNT,
     API_ID,
-    ENDPOINTS,
     REGION,
     STAGE,
     allow_resources,
@@ -65,7 +65,7 @@ def test_a_decision_for_overview_allows_usage_and_nothing_else(now: datetime) ->
     assert normalized(response) == expected_allow(77, "user:analyst", "jwt", FRONTEND_KEY)
 
     # Every endpoint, with and without the trailing slash, on this API and stage: allowed.
-    for name in ENDPOINTS:
+    for name in NAMES:
         for path in (f"/api/analytics/{name}", f"/api/analytics/{name}/"):
             assert iam_allows(policy, method_arn(path)), path
     assert iam_allows(policy, method_arn("/api/analytics/usage/"))

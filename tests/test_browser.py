@@ -28,7 +28,7 @@ from devstack import run
 from loadtest.common import RunningStack, local_stack
 from tests.browser_support import CHROMIUM_ARGS, chromium_path
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.engines]  # its own stack: Postgres and chDB
 
 ENDPOINTS = ("overview", "segments", "overlap", "activations", "copilot", "usage")
 ORG_WITHOUT_SUBSCRIPTION = 5  # devstack.demo_data: its subscriptions all ended

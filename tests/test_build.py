@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.tools  # pip and make, tens of seconds
 ROOT = Path(__file__).resolve().parent.parent
 LAYER_SOURCE = ROOT / "layers" / "common"
 BUILD_MAKEFILE = LAYER_SOURCE / "Makefile"

@@ -62,7 +62,7 @@ def test_read_tables_reads_what_a_statement_names() -> None:
 
 @pytest.mark.parametrize("cache_ttl", ["0", "300"])
 def test_every_clickhouse_statement_reads_only_the_three_tables_unqualified(
-    tenant: SampleTenant, monkeypatch: pytest.MonkeyPatch, cache_ttl: str
+    sample_tenant: SampleTenant, monkeypatch: pytest.MonkeyPatch, cache_ttl: str
 ) -> None:
     monkeypatch.setenv("QUERY_CACHE_TTL_SECONDS", cache_ttl)
     sent: dict[str, list[str]] = {}
@@ -72,13 +72,15 @@ def test_every_clickhouse_statement_reads_only_the_three_tables_unqualified(
     def recorded(self: ClickHouseClient, sql: str, **parameters: Any) -> Any:
         sent.setdefault(current, []).append(sql)
         if CACHE in read_tables(sql):  # rows of the organization, and a lookup a sharded cluster can prune
-            scoped.append(parameters["org_id"] == tenant.org_id and ("INSERT" in sql or "org_id = {org_id" in sql))
+            scoped.append(
+                parameters["org_id"] == sample_tenant.org_id and ("INSERT" in sql or "org_id = {org_id" in sql)
+            )
         return rows(self, sql, **parameters)
 
     monkeypatch.setattr(ClickHouseClient, "rows", recorded)
     for current in ENDPOINTS:
-        status, body = invoke_json(current, api_event(current, tenant.org_id))
-        assert (status, body) == (200, tenant.expected[current]), current
+        status, body = invoke_json(current, api_event(current, sample_tenant.org_id))
+        assert (status, body) == (200, sample_tenant.expected[current]), current
 
     assert set(sent) == {"overview", "segments", "overlap", "usage"}  # activations and copilot: Postgres only
     read = {name: set().union(*(read_tables(sql) for sql in statements)) for name, statements in sent.items()}

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from devstack import compression
-from devstack.gateway import API_ID, HttpRequest, LocalGateway, load_template
+from devstack.gateway import HttpRequest, LocalGateway
+from devstack.template import API_ID, load_template
 from tests.gateway_support import stand_in_gateway
 
 ROOT = Path(__file__).resolve().parent.parent

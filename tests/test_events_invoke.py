@@ -22,9 +22,10 @@ from typing import Any
 import jwt
 import pytest
 
+from analytics_common.endpoints import NAMES
 from devstack import stores
 from tests.conftest import Stores
-from tests.sample_tenant import ENDPOINTS, SampleTenant, build
+from tests.sample_tenant import SampleTenant, build
 from tests.test_template import FUNCTIONS, transformed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,12 +108,6 @@ def _base_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith(drop)}
 
 
-def require(name: str) -> None:
-    for needed in (ROOT / "functions" / name / "app.py", ROOT / "events" / f"{name}.json"):
-        if not needed.is_file():
-            pytest.skip(f"{needed.relative_to(ROOT)} is not on this branch yet (it comes with its own branch)")
-
-
 @pytest.fixture
 def tenant(db: Stores, ids: Iterator[int], now: datetime) -> SampleTenant:
     sample = build(ids, now)
@@ -160,13 +155,10 @@ def test_env_json_sets_only_variables_the_template_declares() -> None:
         assert set(variables) <= declared, (logical_id, set(variables) - declared)
 
 
-@pytest.mark.parametrize("name", ENDPOINTS)
+@pytest.mark.parametrize("name", NAMES)
 def test_endpoint_handler_in_a_fresh_process(
-    name: str, request: pytest.FixtureRequest, db: Stores, now: datetime, tmp_path: Path
+    name: str, tenant: SampleTenant, clickhouse_url: str, db: Stores, now: datetime, tmp_path: Path
 ) -> None:
-    require(name)
-    tenant: SampleTenant = request.getfixturevalue("tenant")
-    clickhouse_url: str = request.getfixturevalue("clickhouse_url")
     event = json.loads((ROOT / "events" / f"{name}.json").read_text())
     event["requestContext"]["authorizer"]["org_id"] = str(tenant.org_id)
 
@@ -188,11 +180,7 @@ def _authorizer_event(token: str) -> dict[str, Any]:
     return event
 
 
-def test_authorizer_handler_in_a_fresh_process(
-    request: pytest.FixtureRequest, db: Stores, now: datetime, tmp_path: Path
-) -> None:
-    require("authorizer")
-    tenant: SampleTenant = request.getfixturevalue("tenant")
+def test_authorizer_handler_in_a_fresh_process(tenant: SampleTenant, db: Stores, now: datetime, tmp_path: Path) -> None:
     settings = ENV_JSON["AuthorizerFunction"]
     stores_env = {"DATABASE_URL": db.database_url}
     claims = {"sub": "analyst-1", "org_id": str(tenant.org_id), "exp": int(time.time()) + 3600}

@@ -1,21 +1,18 @@
 """The local API Gateway and the stack of `make run`, over real HTTP on 127.0.0.1.
 
-The routes and the authorizer come from template.yaml. Requests go through the real
-authorizer (functions/authorizer/app.py) when it exists; until then through the
-stand-in below, which follows SPEC section 2. Tests of the gateway's own mechanics
+The routes, the authorizer and the gateway's own answers come from template.yaml. Requests go
+through the real authorizer (functions/authorizer/app.py). Tests of the gateway's own mechanics
 (policies, caching, event shapes) replace functions with small handlers.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import importlib.util
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from http.client import HTTPResponse
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,15 +29,12 @@ import jwt
 import pytest
 
 from analytics_common.clickhouse import clickhouse_client
+from analytics_common.endpoints import ENDPOINTS
 from analytics_common.postgres import postgres_client
-from devstack import demo_data, gateway, run
-from devstack.gateway import (
-    LocalGateway,
-    load_template,
-    method_arn,
-    policy_allows,
-    read_api,
-)
+from devstack import demo_data, run
+from devstack.gateway import LocalGateway
+from devstack.iam import method_arn, policy_allows
+from devstack.template import load_template, read_api
 from tests.conftest import Stores
 from tests.gateway_support import serving
 from tests.lambda_support import api_event, invoke_json
@@ -48,40 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 JWT_SECRET = "gateway-test-secret-0123456789abcdef"
 OVERVIEW = "/api/analytics/overview/"
 ARN = method_arn("GET", "/api/analytics/overview")
-REAL_AUTHORIZER = importlib.util.find_spec("functions.authorizer.app") is not None
 
 
-# ---------------------------------------------------------------------------- the stand-in authorizer
-
-
-def stand_in_authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """SPEC section 2 in a few lines, used only while functions/authorizer/app.py does not exist."""
-    header = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "authorization"), "")
-    scheme, _, token = (header or "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Exception("Unauthorized")
-    if token.startswith("pa_"):
-        parts = token.split("_", 2)
-        rows = postgres_client().run(
-            "SELECT id, org_id, key_hash FROM api_keys WHERE prefix = :prefix AND revoked_at IS NULL"
-            " AND (expires_at IS NULL OR expires_at > now())",
-            prefix=parts[1] if len(parts) == 3 else "",
-        )
-        if not rows or not hmac.compare_digest(rows[0][2], hashlib.sha256(token.encode()).hexdigest()):
-            raise Exception("Unauthorized")
-        org_id, principal, auth_type, usage_key = rows[0][1], f"api_key:{rows[0][0]}", "api_key", token
-    else:
-        try:
-            claims = jwt.decode(
-                token, os.environ["JWT_SECRET"], algorithms=["HS256"], options={"require": ["sub", "exp", "org_id"]}
-            )
-        except jwt.PyJWTError:
-            raise Exception("Unauthorized") from None
-        org_id, principal, auth_type = claims["org_id"], f"user:{claims['sub']}", "jwt"
-        usage_key = os.environ["FRONTEND_USAGE_KEY"]
-    api, stage = event["methodArn"].split("/")[:2]
-    return allow(f"{api}/{stage}/GET/api/analytics/*", org_id, principal, auth_type, usage_key)
+# ---------------------------------------------------------------------------- helpers
 
 
 def allow(resource: str | list[str], org_id: Any, principal: str, auth_type: str, usage_key: str) -> dict[str, Any]:
@@ -94,13 +58,6 @@ def allow(resource: str | list[str], org_id: Any, principal: str, auth_type: str
         "context": {"org_id": str(org_id), "principal_id": principal, "auth_type": auth_type},
         "usageIdentifierKey": usage_key,
     }
-
-
-def authorizer_override() -> dict[str, Callable[..., Any]]:
-    return {} if REAL_AUTHORIZER else {"AuthorizerFunction": stand_in_authorizer}
-
-
-# ---------------------------------------------------------------------------- HTTP helpers
 
 
 def http(
@@ -127,6 +84,8 @@ def assert_gateway_error(status: int, headers: dict[str, str], body: bytes, expe
     assert (status, json.loads(body)) == (expected_status, {"detail": detail})
     assert headers["Content-Type"] == "application/json"
     assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
 
 
 # ---------------------------------------------------------------------------- the demo stores
@@ -170,7 +129,7 @@ def demo_env(demo_stores: demo_data.LoadResult, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.fixture
 def api_url(demo_env: None) -> Iterator[str]:
-    with serving(LocalGateway(handlers=authorizer_override())) as url:
+    with serving(LocalGateway()) as url:
         yield url
 
 
@@ -196,14 +155,24 @@ def test_routes_and_authorizer_come_from_the_template() -> None:
             path, method = event["Properties"]["Path"], event["Properties"]["Method"]
             expected_routes.add(("/" + path.strip("/"), method.upper(), name))
     assert {(route.path, route.method, route.function) for route in spec.routes} == expected_routes
-    assert ("/api/analytics/overview", "GET", "OverviewFunction") in expected_routes
-    assert all(route.authorized for route in spec.routes)
+    assert expected_routes == {(endpoint.resource, "GET", endpoint.function) for endpoint in ENDPOINTS}
+    # API Gateway's own answers on every endpoint path: the DefinitionBody's MOCK ANY and the Cors preflight.
+    canned = {(answer.path, answer.method): answer for answer in spec.canned}
+    paths = [*(endpoint.resource for endpoint in ENDPOINTS), "/{proxy+}"]  # and any other path: 404
+    assert set(canned) == {(path, method) for path in paths for method in ("ANY", "OPTIONS")}
+    assert (canned[("/{proxy+}", "ANY")].status, canned[("/{proxy+}", "OPTIONS")].status) == (404, 200)
+    for endpoint in ENDPOINTS:
+        refusal, preflight = canned[(endpoint.resource, "ANY")], canned[(endpoint.resource, "OPTIONS")]
+        assert (refusal.status, json.loads(refusal.body)) == (405, {"detail": "Method not allowed."})
+        assert dict(refusal.headers) == {"Allow": "GET, OPTIONS", "Access-Control-Allow-Origin": "*"}
+        assert (preflight.status, preflight.body) == (200, "")
+    assert spec.gateway_responses["UNAUTHORIZED"].status == 401
+    assert spec.gateway_responses["MISSING_AUTHENTICATION_TOKEN"].status == 404
 
     auth = resources["AnalyticsApi"]["Properties"]["Auth"]
     authorizer = auth["Authorizers"][auth["DefaultAuthorizer"]]
     assert spec.authorizer is not None
     assert spec.authorizer.function == authorizer["FunctionArn"]["GetAtt"].split(".")[0] == "AuthorizerFunction"
-    assert spec.authorizer.payload_type == "REQUEST"
     assert spec.authorizer.identity_headers == ("Authorization",)
     ttl = authorizer["Identity"]["ReauthorizeEvery"]
     if isinstance(ttl, dict):
@@ -268,24 +237,35 @@ def test_unknown_path_is_404(api_url: str) -> None:
     assert_gateway_error(status, headers, body, 404, "Not found.")
 
 
-def test_another_method_is_405_from_the_function(api_url: str, now: datetime) -> None:
-    status, headers, body = http(api_url + OVERVIEW, method="POST", headers=bearer(DEMO_KEY), body=b"{}")
-    assert (status, json.loads(body)) == (405, {"detail": "Method not allowed."})
-    assert "GET" in headers["Allow"]
-    status, _, _ = http(api_url + OVERVIEW, method="DELETE")  # authorization comes first
-    assert status == 401
+def test_another_method_is_405_from_the_template_without_authorization() -> None:
+    """The DefinitionBody's MOCK `ANY` method answers, as in API Gateway: no authorizer, no function."""
+    recorder = Recorder()
+    with serving(recorder.gateway()) as url:
+        for method, headers in [("POST", bearer("t")), ("DELETE", {}), ("PUT", bearer("t")), ("HEAD", {})]:
+            status, response_headers, body = http(url + OVERVIEW, method=method, headers=headers, body=b"{}")
+            assert status == 405
+            if method != "HEAD":
+                assert json.loads(body) == {"detail": "Method not allowed."}
+            assert response_headers["Allow"] == "GET, OPTIONS"
+            assert response_headers["Access-Control-Allow-Origin"] == "*"
+            assert response_headers["X-Content-Type-Options"] == "nosniff"
+    assert recorder.events == {"authorizer": [], "function": []}
 
 
-def test_preflight_needs_no_authorization(api_url: str) -> None:
-    status, headers, body = http(
-        api_url + OVERVIEW,
-        method="OPTIONS",
-        headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "GET"},
-    )
-    assert status in (200, 204) and body == b""
-    assert headers["Access-Control-Allow-Origin"] in ("*", "http://localhost:5173")
-    assert "GET" in headers["Access-Control-Allow-Methods"]
-    assert "Authorization" in headers["Access-Control-Allow-Headers"]
+def test_preflight_is_the_templates_cors_without_authorization() -> None:
+    recorder = Recorder()
+    with serving(recorder.gateway()) as url:
+        status, headers, body = http(
+            url + OVERVIEW,
+            method="OPTIONS",
+            headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "GET"},
+        )
+    assert (status, body) == (200, b"")
+    assert headers["Access-Control-Allow-Origin"] == "*"  # AllowedOrigins' default
+    assert headers["Access-Control-Allow-Methods"] == "GET,OPTIONS"
+    assert headers["Access-Control-Allow-Headers"] == "Authorization,Content-Type,If-None-Match"
+    assert headers["Access-Control-Max-Age"] == "600"
+    assert recorder.events == {"authorizer": [], "function": []}
 
 
 def test_the_log_never_shows_the_token(api_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -480,12 +460,53 @@ def test_a_crashing_or_malformed_function_is_502() -> None:
 def test_request_bodies_reach_the_function() -> None:
     recorder = Recorder()
     with serving(recorder.gateway()) as url:
-        http(url + OVERVIEW, method="POST", headers=bearer("t"), body=b'{"x": 1}')
-        http(url + OVERVIEW, method="POST", headers=bearer("t"), body=b"\xff\x00")
+        http(url + OVERVIEW, headers=bearer("t"), body=b'{"x": 1}')
+        http(url + OVERVIEW, headers=bearer("t"), body=b"\xff\x00")
     text, binary = recorder.events["function"]
-    assert (text["body"], text["isBase64Encoded"], text["httpMethod"]) == ('{"x": 1}', False, "POST")
+    assert (text["body"], text["isBase64Encoded"], text["httpMethod"]) == ('{"x": 1}', False, "GET")
     assert (base64.b64decode(binary["body"]), binary["isBase64Encoded"]) == (b"\xff\x00", True)
-    assert recorder.events["authorizer"][0]["methodArn"] == method_arn("POST", "/api/analytics/overview")
+
+
+def test_two_authorization_values_are_401_whatever_the_cache_holds() -> None:
+    recorder = Recorder()
+    with serving(recorder.gateway()) as url:
+        assert http(url + OVERVIEW, headers=bearer("a"))[0] == 200  # "a" is now in the decision cache
+        for second in ("a", "b"):
+            request = b"GET " + OVERVIEW.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            request += b"Authorization: Bearer a\r\nauthorization: Bearer " + second.encode() + b"\r\n\r\n"
+            status, headers, body = raw_http(url, request)
+            assert_gateway_error(status, headers, body, 401, "Unauthorized.")
+    assert len(recorder.events["authorizer"]) == 1 and len(recorder.events["function"]) == 1
+
+
+def raw_http(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port or 80), timeout=30) as sock:
+        sock.sendall(request)
+        response = HTTPResponse(sock)
+        response.begin()
+        return response.status, dict(response.headers), response.read()
+
+
+def test_idle_connections_are_closed() -> None:
+    with serving(Recorder().gateway(), idle_timeout=0.3) as url:
+        parts = urlsplit(url)
+        for sent in (b"", b"GET /api/analytics/overview/ HTTP/1.1\r\nHost: x\r\n"):  # nothing; half a request
+            with socket.create_connection((parts.hostname, parts.port or 80), timeout=10) as sock:
+                sock.sendall(sent)
+                assert sock.recv(1024) == b""  # closed by the server, long before the client's 10 s
+        assert http(url + OVERVIEW, headers=bearer("t"))[0] == 200  # and it still serves
+
+
+def test_the_log_escapes_what_the_request_line_holds(capsys: pytest.CaptureFixture[str]) -> None:
+    with serving(Recorder().gateway()) as url:
+        request = b"G\x1b[2JET /api/\x1b]0;owned\x07x\\y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        assert raw_http(url, request)[0] == 404
+        assert raw_http(url, b"\x1b[31m / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0] == 404
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert "G\\x1b[2JET /api/\\x1b]0;owned\\x07x\\\\y 404" in err
+    assert "\\x1b[31m / 404" in err
 
 
 def test_the_context_object() -> None:
@@ -501,7 +522,7 @@ def test_the_context_object() -> None:
         assert http(url + OVERVIEW, headers=bearer("t"))[0] == 204
     [context] = contexts
     assert context.function_name == "OverviewFunction"
-    template = gateway.load_template()
+    template = load_template()
     memory = int(template["Parameters"]["FunctionMemorySize"]["Default"])
     timeout_ms = int(template["Globals"]["Function"]["Timeout"]) * 1000
     assert context.memory_limit_in_mb == memory and 0 < context.get_remaining_time_in_millis() <= timeout_ms
@@ -523,7 +544,6 @@ def run_options(session_stores: Stores, ids: Iterator[int], tmp_path: Path) -> r
         chdb_path=Path(urlsplit(session_stores.clickhouse_url).path),
         database=f"run_demo_{next(ids)}",
         scale=0.02,
-        handlers=authorizer_override(),
     )
 
 
@@ -569,8 +589,8 @@ def test_the_stack_serves_the_demo_and_a_second_run_reuses_it(
 
 
 def test_a_busy_port_is_reported_before_anything_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in run.POWERTOOLS_DEFAULTS:
-        monkeypatch.setenv(name, os.environ.get(name, "x"))  # restored after the test
+    for name, value in run.POWERTOOLS_DEFAULTS.items():
+        monkeypatch.setenv(name, os.environ.get(name, value))  # restored after the test
     with serving(Recorder().gateway()) as url:
         port = urlsplit(url).port
         code = run.main(["--port", str(port), "--local-dir", str(tmp_path / "local")])

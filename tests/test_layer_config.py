@@ -62,6 +62,20 @@ def test_secrets_manager_failure_is_503_and_not_cached(secretsmanager, monkeypat
     assert config.clickhouse_url() == "https://u:pw@h:8443/db"
 
 
+def test_one_time_boxed_provider_through_the_public_api(secretsmanager, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aws_lambda_powertools.utilities.parameters import base
+
+    arn = secretsmanager.create_secret(Name="dsn", SecretString="https://u:pw@h:8443/db")["ARN"]
+    monkeypatch.setenv("CLICKHOUSE_SECRET_ARN", arn)
+    assert config.clickhouse_url() == "https://u:pw@h:8443/db"
+    provider = config.secrets_provider()
+    assert provider is config.secrets_provider()  # one per container, with the value cache
+    client_config = provider.client.meta.config
+    assert (client_config.connect_timeout, client_config.read_timeout) == (1, 2)
+    assert client_config.retries == {"mode": "standard", "total_max_attempts": 2}
+    assert "secrets" not in base.DEFAULT_PROVIDERS  # Powertools' own providers are left alone
+
+
 def test_missing_configuration_is_a_server_fault(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("DATABASE_URL", "DATABASE_SECRET_ARN", "CLICKHOUSE_URL", "CLICKHOUSE_SECRET_ARN"):
         monkeypatch.delenv(name, raising=False)

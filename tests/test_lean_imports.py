@@ -6,6 +6,8 @@ must not load, and that the deferred Powertools packages still give every name t
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -14,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from analytics_common.imports import reexports
+from analytics_common.endpoints import NAMES
+from analytics_common.imports import POWERTOOLS_PACKAGES, reexports
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ["overview", "segments", "overlap", "activations", "copilot", "usage", "authorizer"]
+FUNCTIONS = [*NAMES, "authorizer"]
 # Store drivers come with the first statement; the rest no function needs at all.
 NOT_AT_IMPORT = [
     "pg8000",
@@ -115,6 +118,19 @@ def test_deferred_packages_resolve_every_name_to_the_eager_object() -> None:
     assert result["same"] == [True] * 8
     assert result["names"] == eager
     assert "NoSuchName" in result["missing"]
+
+
+@pytest.mark.parametrize("package", POWERTOOLS_PACKAGES)
+def test_every_public_name_of_a_deferred_package_is_a_reexport_found_in_its_source(package: str) -> None:
+    """Pins the installed Powertools: a name `reexports` cannot find would run the real `__init__` again."""
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.origin is not None
+    found = reexports(package, Path(spec.origin).read_text())
+    public = importlib.import_module(package).__all__
+    assert [name for name in public if name not in found] == []
+    for name in public:
+        module, real_name = found[name]
+        assert getattr(importlib.import_module(module), real_name) is getattr(importlib.import_module(package), name)
 
 
 def test_reexports_reads_relative_absolute_aliased_and_parenthesized_imports() -> None:

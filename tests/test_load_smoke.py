@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import pytest
 
 from analytics_common.clickhouse import clickhouse_client
+from analytics_common.endpoints import ENDPOINTS
 from analytics_common.postgres import postgres_client
 from devstack import demo_data, run
 from devstack.gateway import LocalGateway
 from loadtest.common import (
     LOCAL_GATEWAY_WORKERS,
-    available_endpoints,
     credentials,
     request_pairs,
 )
@@ -52,7 +52,7 @@ def test_a_small_mixed_load_has_no_errors_and_one_connection(
     gateway_url: str, smoke_demo: demo_data.LoadResult, session_stores: Stores
 ) -> None:
     now = datetime.now(UTC)
-    endpoints = available_endpoints(say=lambda _: None)
+    endpoints = ENDPOINTS
     creds = credentials(
         demo_jwt=run.demo_jwt(JWT_SECRET, now),
         demo_api_key=DEMO_KEY,

@@ -194,37 +194,3 @@ def test_overlap_is_empty_when_no_current_member_is_shared(unmerged: Stores, ids
 
 def test_overlap_of_an_organization_without_data_is_empty(db: Stores, ids: Iterator[int], now: datetime) -> None:
     assert invoke_json("overlap", api_event("overlap", next(ids))) == (200, [])
-
-
-@pytest.mark.parametrize("path", ["/api/analytics/overlap", "/api/analytics/overlap/"])
-def test_overlap_answers_with_and_without_trailing_slash(
-    db: Stores, ids: Iterator[int], now: datetime, path: str
-) -> None:
-    org = OverlapRows(next(ids))
-    one, two = next(ids), next(ids)
-    org.segments = {one: ("One", True), two: ("Two", True)}
-    seed_org(db, org)
-    insert_memberships(db, [[(org.org_id, seg, "p1", 1, 0) for seg in (one, two)]])
-    status, body = invoke_json("overlap", api_event("overlap", org.org_id, path=path))
-    assert (status, body) == (
-        200,
-        [
-            {
-                "seg_a_id": one,
-                "seg_a_name": "One",
-                "seg_b_id": two,
-                "seg_b_name": "Two",
-                "overlap": 1,
-                "overlap_pct": 100.0,
-            }
-        ],
-    )
-
-
-def test_overlap_without_an_org_id_is_forbidden() -> None:
-    # No `db` fixture: no store is configured, so any query would fail with a 500.
-    assert invoke_json("overlap", api_event("overlap", None)) == (403, {"detail": "Forbidden."})
-
-
-def test_overlap_other_methods_are_not_allowed() -> None:
-    assert invoke_json("overlap", api_event("overlap", 1, method="DELETE")) == (405, {"detail": "Method not allowed."})

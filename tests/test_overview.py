@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
 from tests.reference import OverviewRows, expected_overview, month_start
@@ -145,30 +143,3 @@ def test_overview_of_an_organization_without_data_is_all_zero(db: Stores, ids: I
         200,
         {"segment_count": 0, "total_members": 0, "events_30d": 0, "ai_credits_used": 0, "ai_credits_limit": 0},
     )
-
-
-@pytest.mark.parametrize("path", ["/api/analytics/overview", "/api/analytics/overview/"])
-def test_overview_answers_with_and_without_trailing_slash(
-    db: Stores, ids: Iterator[int], now: datetime, path: str
-) -> None:
-    status, body = invoke_json("overview", api_event("overview", next(ids), path=path))
-    assert status == 200
-    assert set(body) == {"segment_count", "total_members", "events_30d", "ai_credits_used", "ai_credits_limit"}
-
-
-@pytest.mark.parametrize("org_id", [None, "", "abc", "0", "-3", "1.5", "١٢", "99999999999999999999"])
-def test_overview_without_a_valid_org_id_is_forbidden_and_runs_no_query(org_id: str | None) -> None:
-    # No `db` fixture: no store is configured, so any query would fail with a 500.
-    status, body = invoke_json("overview", api_event("overview", org_id))
-    assert (status, body) == (403, {"detail": "Forbidden."})
-
-
-@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
-def test_overview_other_methods_are_not_allowed(method: str) -> None:
-    response_status, body = invoke_json("overview", api_event("overview", 1, method=method))
-    assert (response_status, body) == (405, {"detail": "Method not allowed."})
-
-
-def test_unknown_path_is_json_404() -> None:
-    status, body = invoke_json("overview", api_event("overview", 1, path="/api/analytics/nope"))
-    assert (status, body) == (404, {"detail": "Not found."})

@@ -92,27 +92,27 @@ def test_the_schema_is_re_runnable_and_keeps_the_grants_exact(session_stores: St
 
 
 def test_every_endpoint_answers_through_the_reader_role(
-    tenant: SampleTenant, login_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    sample_tenant: SampleTenant, login_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", login_urls["analytics_reader"])
     postgres_client.cache_clear()
     for name in ENDPOINTS:
-        status, body = invoke_json(name, api_event(name, tenant.org_id))
-        assert (status, body) == (200, tenant.expected[name]), name
+        status, body = invoke_json(name, api_event(name, sample_tenant.org_id))
+        assert (status, body) == (200, sample_tenant.expected[name]), name
     postgres_client.cache_clear()
 
 
 def test_the_authorizer_answers_through_its_own_role(
-    tenant: SampleTenant, login_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    sample_tenant: SampleTenant, login_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", login_urls["analytics_authorizer"])
     monkeypatch.setenv("JWT_SECRET", "roles-test-secret-0123456789abcdef-0123")
     monkeypatch.setenv("FRONTEND_USAGE_KEY", "frontend-usage-key-roles-test-00000000")
     postgres_client.cache_clear()
-    answer = authorize(authorizer_event(f"Bearer {tenant.api_key}"))
+    answer = authorize(authorizer_event(f"Bearer {sample_tenant.api_key}"))
     postgres_client.cache_clear()
-    principal = f"api_key:{tenant.api_key_id}"
-    assert normalized(answer) == expected_allow(tenant.org_id, principal, "api_key", tenant.api_key)
+    principal = f"api_key:{sample_tenant.api_key_id}"
+    assert normalized(answer) == expected_allow(sample_tenant.org_id, principal, "api_key", sample_tenant.api_key)
 
 
 @pytest.mark.parametrize("table", sorted(TABLES))

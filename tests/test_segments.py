@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-import pytest
-
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
 from tests.reference import Segment, SegmentRows, expected_segments, midnight
@@ -129,26 +127,3 @@ def test_segments_match_the_contract_for_each_organization(db: Stores, ids: Iter
 
 def test_segments_of_an_organization_without_segments_is_empty(db: Stores, ids: Iterator[int], now: datetime) -> None:
     assert invoke_json("segments", api_event("segments", next(ids))) == (200, [])
-
-
-@pytest.mark.parametrize("path", ["/api/analytics/segments", "/api/analytics/segments/"])
-def test_segments_answers_with_and_without_trailing_slash(
-    db: Stores, ids: Iterator[int], now: datetime, path: str
-) -> None:
-    org_id, segment_id = next(ids), next(ids)
-    db.insert_pg("organizations", ["id", "name"], [[org_id, "Slash"]])
-    db.insert_pg("segments", ["id", "org_id", "name", "member_count"], [[segment_id, org_id, "Only", 4]])
-    status, body = invoke_json("segments", api_event("segments", org_id, path=path))
-    assert (status, body) == (
-        200,
-        [{"id": segment_id, "name": "Only", "member_count": 4, "last_computed_at": None, "trend": []}],
-    )
-
-
-def test_segments_without_an_org_id_is_forbidden() -> None:
-    # No `db` fixture: no store is configured, so any query would fail with a 500.
-    assert invoke_json("segments", api_event("segments", None)) == (403, {"detail": "Forbidden."})
-
-
-def test_segments_other_methods_are_not_allowed() -> None:
-    assert invoke_json("segments", api_event("segments", 1, method="POST")) == (405, {"detail": "Method not allowed."})

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from devstack.gateway import load_template
+from analytics_common.endpoints import AUTHORIZER_FUNCTION, ENDPOINTS, NAMES
+from devstack.template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
-ENDPOINTS = ("overview", "segments", "overlap", "activations", "copilot", "usage")
-FUNCTIONS = {f"{name.capitalize()}Function": name for name in ("authorizer", *ENDPOINTS)}
+FUNCTIONS = {AUTHORIZER_FUNCTION: "authorizer", **{endpoint.function: endpoint.name for endpoint in ENDPOINTS}}
 SECRET_PARAMETERS = ("DatabaseSecretArn", "ClickHouseSecretArn", "JwtSecretArn")
 STORE_TIMEOUT_SECONDS = 5
 API_GATEWAY_TIMEOUT_SECONDS = 29
@@ -63,11 +63,33 @@ def api_paths() -> dict[str, Any]:
     return transformed()["Resources"]["AnalyticsApi"]["Properties"]["Body"]["paths"]
 
 
+@pytest.mark.tools
 def test_cfn_lint_is_clean() -> None:
     result = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr  # no error, no warning, no informational
+
+
+def test_the_endpoint_list_is_the_templates() -> None:
+    """analytics_common.endpoints and template.yaml name the same endpoints: one missing or extra fails."""
+    resources = load_template()["Resources"]
+    routes = {
+        (event["Properties"]["Path"], event["Properties"]["Method"], logical_id)
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in (resource["Properties"].get("Events") or {}).values()
+        if event["Type"] == "Api"
+    }
+    assert routes == {(endpoint.resource, "GET", endpoint.function) for endpoint in ENDPOINTS}
+    definition = resources["AnalyticsApi"]["Properties"]["DefinitionBody"]["paths"]
+    assert set(definition) == {endpoint.resource for endpoint in ENDPOINTS} | {"/{proxy+}"}  # 405s, and any other path
+    for endpoint in ENDPOINTS:
+        assert resources[endpoint.function]["Properties"]["CodeUri"] == f"functions/{endpoint.name}/"
+    assert len(set(NAMES)) == len(NAMES)
+    # Each endpoint has its folder and its sample event, and nothing else does.
+    assert {path.parent.name for path in (ROOT / "functions").glob("*/app.py")} == {*NAMES, "authorizer"}
+    assert {path.stem for path in (ROOT / "events").glob("*.json")} == {*NAMES, "authorizer", "env"}
 
 
 def test_functions_and_layer_follow_the_contract() -> None:
@@ -86,7 +108,7 @@ def test_functions_and_layer_follow_the_contract() -> None:
         # Built by layers/common/Makefile (no Docker, no local python3.13 needed).
         metadata = functions[logical_id]["Metadata"]
         assert (metadata["BuildMethod"], metadata["ContextPath"]) == ("makefile", "layers/common")
-        if name in ENDPOINTS:
+        if name in NAMES:
             assert props["Events"] == {
                 "Get": {
                     "Type": "Api",
@@ -157,7 +179,7 @@ def test_each_function_gets_exactly_its_stores_settings() -> None:
 def test_get_needs_authorizer_and_api_key_while_preflight_and_405_need_neither() -> None:
     paths = api_paths()
     unknown = paths.pop("/{proxy+}")
-    assert set(paths) == {f"/api/analytics/{name}" for name in ENDPOINTS}
+    assert set(paths) == {endpoint.resource for endpoint in ENDPOINTS}
     for path, methods in paths.items():
         assert set(methods) == {"get", "options", "x-amazon-apigateway-any-method"}, path
         assert methods["get"]["security"] == [{"api_key": []}, {"TokenAuthorizer": []}], path

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from analytics_common import clock
+from analytics_common.endpoints import NAMES
 from tests.conftest import Stores
 from tests.lambda_support import ROOT, api_event, invoke_json
 from tests.reference import (
@@ -63,7 +64,6 @@ from tests.reference import (
 
 MS = timedelta(milliseconds=1)
 DAY = timedelta(days=1)
-ENDPOINTS = ("overview", "segments", "overlap", "activations", "copilot", "usage")
 NO_SUBSCRIPTION = {"detail": "No subscription found."}
 
 _CI = settings(
@@ -599,7 +599,7 @@ def test_every_endpoint_answers_each_organization_from_its_own_rows_only(
     with memberships_unmerged(db), mock.patch.object(clock, "utc_now", lambda: spec.now):
         seed(db, a, b)
         for org in (a, b):
-            for endpoint in ENDPOINTS:
+            for endpoint in NAMES:
                 answer = invoke_json(endpoint, api_event(endpoint, org.org_id))
                 assert answer == expected[org.org_id][endpoint], f"{endpoint} for org {org.org_id}"
 

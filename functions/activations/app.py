@@ -6,7 +6,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from analytics_common import clock
-from analytics_common.api import caller_org_id, create_app
+from analytics_common.api import create_app
 from analytics_common.postgres import postgres_client
 
 logger = Logger()
@@ -15,8 +15,7 @@ app = create_app(logger)
 
 @app.get("/api/analytics/activations")
 def activations() -> list:
-    org_id = caller_org_id(app)  # first: a caller without an organization runs no query
-    return fetch_activations(postgres_client(), org_id, clock.utc_now())
+    return fetch_activations(postgres_client(), app.org_id, clock.utc_now())
 
 
 # log_event=False: the event holds the bearer token, whatever POWERTOOLS_LOGGER_LOG_EVENT says.

@@ -1,4 +1,4 @@
-"""The authorizer's answer: an IAM policy for the six GET endpoints, the context, the usage key.
+"""The authorizer's answer: an IAM policy for the GET endpoints (analytics_common.endpoints), context, usage key.
 
 API Gateway caches one decision per token and applies it to whatever the
 caller requests next, so the policy allows every endpoint of the contract (with
@@ -17,8 +17,8 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     HttpVerb,
 )
 
-ENDPOINTS = ("overview", "segments", "overlap", "activations", "copilot", "usage")
-BASE_PATH = "/api/analytics"
+from analytics_common.endpoints import ENDPOINTS
+
 METHOD_ARN_PATTERN = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):execute-api:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"(?P<api_id>[A-Za-z0-9]+)/(?P<stage>[A-Za-z0-9_-]+)/[A-Za-z*]+(?:/.*)?"
@@ -26,7 +26,7 @@ METHOD_ARN_PATTERN = re.compile(
 
 
 def endpoint_paths() -> list[str]:
-    return [path for name in ENDPOINTS for path in (f"{BASE_PATH}/{name}", f"{BASE_PATH}/{name}/")]
+    return [path for endpoint in ENDPOINTS for path in (endpoint.resource, endpoint.path)]
 
 
 def allow_response(method_arn: str, principal: Principal, usage_key: str) -> dict[str, Any]:

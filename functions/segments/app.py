@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from segments_queries import fetch_segments
 
 from analytics_common import clock
-from analytics_common.api import caller_org_id, create_app
+from analytics_common.api import create_app
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.postgres import postgres_client
 
@@ -16,8 +16,7 @@ app = create_app(logger)
 
 @app.get("/api/analytics/segments")
 def segments() -> list:
-    org_id = caller_org_id(app)  # first: a caller without an organization runs no query
-    return fetch_segments(postgres_client(), clickhouse_client(), org_id, clock.utc_now())
+    return fetch_segments(postgres_client(), clickhouse_client(), app.org_id, clock.utc_now())
 
 
 # log_event=False: the event holds the bearer token, whatever POWERTOOLS_LOGGER_LOG_EVENT says.

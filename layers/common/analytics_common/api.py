@@ -1,4 +1,4 @@
-"""The REST resolver every endpoint function uses: routing, tenancy, errors and the access log.
+"""The REST resolver every endpoint function uses: routing, tenancy, response headers, errors and the access log.
 
 Errors are mapped to HTTP here, once: every error body is `{"detail": "..."}`
 and never holds a stack trace, SQL or a DSN.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
@@ -21,6 +21,9 @@ from analytics_common import metrics, timing
 from analytics_common.errors import ApiError, Forbidden
 from analytics_common.logs import use_json_logs_for_the_layer
 from analytics_common.tenancy import parse_org_id
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 JSON = content_types.APPLICATION_JSON
 
@@ -49,24 +52,31 @@ def cors_config() -> CORSConfig:
 
 
 class AnalyticsResolver(APIGatewayRestResolver):
-    """APIGatewayRestResolver that knows its paths (for 405) and writes one access-log line a request."""
+    """APIGatewayRestResolver with what every route gets, without a line of its own.
+
+    Before the route body: tenancy (`require_organization`, a global middleware), so a caller
+    without a valid organization gets 403 before any store is touched. Per-route checks (query
+    parameters, say) plug in the same way, as route middlewares (`@app.get(rule, middlewares=[...])`)
+    that run after tenancy, raise an `ApiError` to refuse and put what they parsed in `app.context`.
+    After it: `finish_response` (caching, Server-Timing and security headers) and one access-log line.
+    """
 
     def __init__(self, logger: Logger) -> None:
         super().__init__(cors=cors_config(), serializer=json_text)
         self.logger = logger
-        self.known_paths: set[str] = set()
+        self.use([require_organization])
 
-    def route(self, rule: str, method: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
-        self.known_paths.add(rule.rstrip("/"))
-        return super().route(rule, method, *args, **kwargs)
+    @property
+    def org_id(self) -> int:
+        """The caller's organization, for route bodies (`require_organization` has checked it)."""
+        return int(self.context["org_id"])
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         timing.reset()
         metrics.reset()
         response = super().resolve(event, context)
-        if response.get("statusCode") == HTTPStatus.OK:
-            add_caching_headers(event, response)
+        finish_response(event, response)
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         self.logger.info(
             "request",
@@ -84,6 +94,15 @@ class AnalyticsResolver(APIGatewayRestResolver):
         return response
 
 
+def require_organization(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    """The caller's organization from the authorizer context into `app.context`; 403 if it is not a valid id."""
+    org_id = parse_org_id(authorizer_context(app.current_event.raw_event).get("org_id"))
+    if org_id is None:
+        raise Forbidden("Forbidden.")
+    app.append_context(org_id=org_id)
+    return next_middleware(app)
+
+
 def header_value(event: Mapping[str, Any], name: str) -> str | None:
     """A request header, matched case-insensitively (API Gateway passes names as the client sent them)."""
     wanted = name.lower()
@@ -96,6 +115,23 @@ def header_value(event: Mapping[str, Any], name: str) -> str | None:
 # The answer depends on the credential: without `Vary: Authorization` a browser that switches tokens within
 # max-age serves the previous workspace's cached answer. `Accept-Encoding`: the gateway may gzip the body.
 VARY = "Authorization, Accept-Encoding"
+
+
+# On every answer of the functions: no MIME sniffing of the JSON, and HTTPS only for a year (the API
+# is served over HTTPS only; a browser that saw this never tries plain HTTP to the host).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+}
+
+
+def finish_response(event: Mapping[str, Any], response: dict[str, Any]) -> None:
+    """What every answer carries: the security headers; a 200 also its caching headers and Server-Timing."""
+    headers = response.setdefault("multiValueHeaders", {})
+    for name, value in SECURITY_HEADERS.items():
+        headers[name] = [value]
+    if response.get("statusCode") == HTTPStatus.OK:
+        add_caching_headers(event, response)
 
 
 def add_caching_headers(event: Mapping[str, Any], response: dict[str, Any]) -> None:
@@ -133,14 +169,6 @@ def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any]:
     return context if isinstance(context, Mapping) else {}
 
 
-def caller_org_id(app: APIGatewayRestResolver) -> int:
-    """The caller's organization from the authorizer context; 403 if it is not a valid id."""
-    org_id = parse_org_id(authorizer_context(app.current_event.raw_event).get("org_id"))
-    if org_id is None:
-        raise Forbidden("Forbidden.")
-    return org_id
-
-
 def create_app(logger: Logger) -> AnalyticsResolver:
     app = AnalyticsResolver(logger)
     use_json_logs_for_the_layer(logger)
@@ -157,10 +185,6 @@ def create_app(logger: Logger) -> AnalyticsResolver:
 
     @app.not_found
     def not_found(_: NotFoundError) -> Response:
-        path = app.current_event.path.rstrip("/")
-        if path in app.known_paths:
-            metrics.note_cause("MethodNotAllowed")
-            return error_response(HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed.", {"Allow": "GET, OPTIONS"})
         metrics.note_cause("NotFound")
         return error_response(HTTPStatus.NOT_FOUND, "Not found.")
 

@@ -1,17 +1,24 @@
 """Settings from the environment (docs/api.md §5) and secrets from Secrets Manager.
 
-A `*_SECRET_ARN` is read through Powertools parameters, which caches the value
-for `SECRET_MAX_AGE_SECONDS` per container. boto3 is imported only when a secret
-is actually needed, so a function configured by plain env vars never pays for it.
+A `*_SECRET_ARN` is read through one Powertools `SecretsProvider` per container
+(`secrets_provider()`), which caches each value for `SECRET_MAX_AGE_SECONDS`. It is
+created on first use, so boto3 is imported only when a secret is actually needed: a
+function configured by plain env vars never pays for it.
 """
+
+from __future__ import annotations
 
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from analytics_common.errors import ConfigurationError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 SECRET_MAX_AGE_SECONDS = 300
 DEFAULT_STORE_TIMEOUT_SECONDS = 5.0
@@ -38,18 +45,22 @@ def query_cache_ttl_seconds() -> float:
     return float(env("QUERY_CACHE_TTL_SECONDS") or 0)
 
 
+@lru_cache(maxsize=1)
+def secrets_provider() -> SecretsProvider:
+    """The container's one provider (and value cache), its Secrets Manager client time-boxed."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from botocore.config import Config
+
+    return SecretsProvider(boto_config=Config(**SECRETS_CLIENT_CONFIG))
+
+
 def get_secret_value(arn: str) -> str:
     """The secret string behind `arn`, cached per container; failures are not cached."""
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-    if "secrets" not in DEFAULT_PROVIDERS:  # the provider `get_secret` uses, with a time-boxed client
-        from botocore.config import Config
-
-        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto_config=Config(**SECRETS_CLIENT_CONFIG))
     try:
-        value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
-    except parameters.exceptions.GetParameterError as exc:
+        value = secrets_provider().get(arn, max_age=SECRET_MAX_AGE_SECONDS)
+    except GetParameterError as exc:
         raise StoreUnavailable("Configuration store unavailable.") from exc
     if not isinstance(value, str):  # binary secrets are not supported
         raise ConfigurationError(f"secret {arn} holds no string")

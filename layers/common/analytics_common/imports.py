@@ -12,6 +12,16 @@ re-exports with `from <submodule> import <name>` comes from that submodule, a su
 imported, and any other name runs the real `__init__` once, in the same module object. So every
 name resolves to the very object the eager import would give; only the work moves to first use.
 A package that is already imported is left alone.
+
+Powertools offers no lazy import of its own (and `importlib.util.LazyLoader` does not help: importing
+a submodule reads the package's `__path__`, which runs its `__init__`), so this reads the two
+`__init__.py` sources. On a Powertools upgrade, tests/test_lean_imports.py checks it:
+- every name of each package's `__all__` is found as a `from ... import` re-export (else that name
+  runs the real `__init__` on first use: still correct, but the cold-start saving is gone);
+- every name resolves to the very object the eager import gives, and unknown names still fail;
+- no function's `import app` loads the unused resolvers and event classes.
+If one fails, read the new `__init__.py` of the package: a re-export written another way needs
+`reexports` to learn it; a package that became lazy itself can leave POWERTOOLS_PACKAGES.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Per request: `Latency` (ms), `Requests` and, in a new container, `ColdStart`, by `endpoint`;
 `StoreTime` (ms) by `endpoint` and `store` (`pg`, `ch`: the same figures as `Server-Timing`);
 and for an error answer `4xx` or `5xx` by `endpoint` and `cause` (the error's class, e.g.
-`StoreTimeout`, `Forbidden`, `NotFound`, `MethodNotAllowed`). Powertools' `service` dimension
+`StoreTimeout`, `Forbidden`, `NotFound`). Powertools' `service` dimension
 (POWERTOOLS_SERVICE_NAME) is on every line. Powertools Metrics is already loaded with the Logger,
 so this adds no import to a cold start. POWERTOOLS_METRICS_DISABLED=true turns it off (`make run`).
 """
