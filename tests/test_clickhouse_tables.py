@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from analytics_common.clickhouse import ClickHouseClient
+from analytics_common.endpoints import NAMES
 from tests.lambda_support import api_event, invoke_json
-from tests.sample_tenant import ENDPOINTS, SampleTenant
+from tests.sample_tenant import SampleTenant
 
 TABLES = {"segment_memberships", "segment_size_history", "events"}
 CACHE = "api_result_cache"  # the result cache, when QUERY_CACHE_TTL_SECONDS turns it on
@@ -78,7 +79,7 @@ def test_every_clickhouse_statement_reads_only_the_three_tables_unqualified(
         return rows(self, sql, **parameters)
 
     monkeypatch.setattr(ClickHouseClient, "rows", recorded)
-    for current in ENDPOINTS:
+    for current in NAMES:
         status, body = invoke_json(current, api_event(current, sample_tenant.org_id))
         assert (status, body) == (200, sample_tenant.expected[current]), current
 

@@ -14,12 +14,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pg8000.native
 import pytest
 
+from analytics_common.endpoints import NAMES
 from analytics_common.postgres import postgres_client
 from devstack import stores
 from tests.authorizer_support import authorize, authorizer_event, expected_allow, normalized
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
-from tests.sample_tenant import ENDPOINTS, SampleTenant
+from tests.sample_tenant import SampleTenant
 
 # Every Postgres table of schema/postgres.sql, and which the endpoints read (from their SQL).
 TABLES = {
@@ -96,7 +97,7 @@ def test_every_endpoint_answers_through_the_reader_role(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", login_urls["analytics_reader"])
     postgres_client.cache_clear()
-    for name in ENDPOINTS:
+    for name in NAMES:
         status, body = invoke_json(name, api_event(name, sample_tenant.org_id))
         assert (status, body) == (200, sample_tenant.expected[name]), name
     postgres_client.cache_clear()
