@@ -47,6 +47,18 @@ FLOOR_SQL = """
 SELECT count() FROM segment_memberships FINAL
 WHERE org_id = {org_id:UInt64} AND segment_id IN {segment_ids:Array(UInt64)} AND is_deleted = 0
 """
+# Contract version 2, at the large tenant: a zone against the UTC answer, the first page against the whole list.
+ZONE = "America/New_York"
+TZ_TARGET = 1.1
+PAGE_LIMIT = 100
+PAGE_TARGET = 0.2
+V2_ROWS: tuple[tuple[str, dict[str, str], float], ...] = (
+    ("overview", {"tz": ZONE}, TZ_TARGET),
+    ("segments", {"tz": ZONE}, TZ_TARGET),
+    ("copilot", {"tz": ZONE}, TZ_TARGET),
+    ("segments", {"limit": str(PAGE_LIMIT)}, PAGE_TARGET),
+    ("activations", {"limit": str(PAGE_LIMIT)}, PAGE_TARGET),
+)
 
 Statement = tuple[str, str, dict[str, Any]]  # store ("pg" or "ch"), SQL, parameters
 
@@ -88,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     tenants = [label for label in args.tenants.split(",") if label]
     report_uncached(endpoints, tenants, manifest, args.warmups, args.runs)
     report_cached([name for name in endpoints if name in CACHED], tenants, manifest, args.runs)
+    print_version_2_rows(endpoints, manifest["tenants"]["large"]["org_id"], args.warmups, args.runs)
     print(f"\nAfter: load average {load_average()}; segment_memberships {membership_parts(clickhouse_client())}")
 
 
@@ -116,6 +129,51 @@ def report_uncached(
                 f"{target:>9}{result.rows:>6}  {verdict}",
                 flush=True,
             )
+
+
+def print_version_2_rows(endpoints: Sequence[str], org_id: int, warmups: int, runs: int) -> None:
+    """Each version-2 row against the same endpoint without its parameters, runs interleaved (same load)."""
+    print("\nVersion 2 parameters at the large tenant: the handler with the query against it without one (a zone")
+    print("against UTC, a page against the default answer), runs interleaved; wall and cpu medians, and their ratios")
+    print("with / without; the verdict is on the cpu ratio, the steadier one on a loaded machine.")
+    print(
+        f"\n{'endpoint':<12}{'query':<22}{'median':>8}{'without':>9}{'x wall':>7}{'cpu':>8}{'without':>9}{'x cpu':>7}"
+        f"{'target':>8}{'rows':>10}  verdict"
+    )
+    for name, query, target in V2_ROWS:
+        if name not in endpoints:
+            continue
+        with_query, without = measure_pair(name, org_id, query, warmups, runs)
+        wall = [statistics.median(result.handler) for result in (with_query, without)]
+        cpu = [statistics.median(result.cpu) for result in (with_query, without)]
+        shown = "&".join(f"{key}={value}" for key, value in query.items())
+        rows = f"{with_query.rows}/{without.rows}"
+        print(
+            f"{name:<12}{shown:<22}{wall[0]:>7.3f}s{wall[1]:>8.3f}s{wall[0] / wall[1]:>6.2f}x"
+            f"{cpu[0]:>7.3f}s{cpu[1]:>8.3f}s{cpu[0] / cpu[1]:>6.2f}x{target:>7.2f}x{rows:>10}  "
+            f"{'ok' if cpu[0] / cpu[1] <= target else 'OVER TARGET'}",
+            flush=True,
+        )
+
+
+def measure_pair(name: str, org_id: int, query: dict[str, str], warmups: int, runs: int) -> tuple[Measured, Measured]:
+    """Wall and CPU seconds of the handler with `query` and without, one run of each in turn."""
+    from tests.lambda_support import FakeLambdaContext, function_module
+
+    handler = function_module(name).lambda_handler
+    events = (api_event(name, org_id, query), api_event(name, org_id))
+    results = (Measured(), Measured())
+    for event, result in zip(events, results, strict=True):
+        response = invoke(handler, event, FakeLambdaContext(function_name=name), name, org_id)
+        result.rows = answer_rows(json.loads(response["body"]))
+    for run in range(warmups + runs):
+        for event, result in zip(events, results, strict=True):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            invoke(handler, event, FakeLambdaContext(function_name=name), name, org_id)
+            if run >= warmups:
+                result.handler.append(time.perf_counter() - started)
+                result.cpu.append(time.process_time() - cpu_started)
+    return results
 
 
 def report_cached(cached: Sequence[str], tenants: Sequence[str], manifest: dict[str, Any], runs: int) -> None:
@@ -156,14 +214,18 @@ def configure(database_url: str, clickhouse_url: str) -> None:
     os.environ.pop("DATABASE_SECRET_ARN", None)
     os.environ.pop("CLICKHOUSE_SECRET_ARN", None)
     os.environ.setdefault("STORE_TIMEOUT_SECONDS", "30")
+    os.environ.setdefault("CURSOR_SECRET", "bench-only-cursor-key")  # signs the Link of a list longer than a page
     os.environ["QUERY_CACHE_TTL_SECONDS"] = "0"
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # no access-log line per request
 
 
-def api_event(name: str, org_id: int) -> dict[str, Any]:
-    """The function's sample event (events/<name>.json) for `org_id`."""
+def api_event(name: str, org_id: int, query: dict[str, str] | None = None) -> dict[str, Any]:
+    """The function's sample event (events/<name>.json) for `org_id`, with `query` if given."""
     event = json.loads((dataset.ROOT / "events" / f"{name}.json").read_text())
     event["requestContext"]["authorizer"]["org_id"] = str(org_id)
+    if query:
+        event["queryStringParameters"] = dict(query)
+        event["multiValueQueryStringParameters"] = {key: [value] for key, value in query.items()}
     return event
 
 

@@ -162,6 +162,7 @@ def prepare_stack(
         local = options.local_dir
         local.mkdir(parents=True, exist_ok=True)
         jwt_secret = read_or_create(local / "jwt-secret", lambda: secrets.token_urlsafe(48))
+        cursor_secret = read_or_create(local / "cursor-secret", lambda: secrets.token_urlsafe(48))
         api_key = read_or_create(local / "demo-api-key", demo_data.new_api_key)
 
         admin_url = options.postgres_url
@@ -188,6 +189,7 @@ def prepare_stack(
             "JWT_SECRET": jwt_secret,
             "JWT_ALGORITHMS": "HS256",
             "FRONTEND_USAGE_KEY": FRONTEND_USAGE_KEY,
+            "CURSOR_SECRET": cursor_secret,
             # The EMF metric lines are for CloudWatch; locally they would only crowd the console.
             "POWERTOOLS_METRICS_DISABLED": "true",
         }

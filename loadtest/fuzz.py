@@ -5,7 +5,9 @@ Schemathesis CLI once per pass, each with `--checks all` (the built-in checks an
 `same_tenant` check of loadtest.fuzz_hooks):
 
 - one pass per credential (the demo JWT and API key of org 1, a JWT of every other
-  organization): a valid `Authorization` header on every request, all generation modes;
+  organization): a valid `Authorization` header on every request, all generation modes; the
+  first also runs Schemathesis' coverage phase (every boundary of every parameter, each `tz`
+  name among them), the others its examples and fuzzing phases;
   Schemathesis also sends each request without and with made-up credentials (`ignored_auth`);
 - generated credentials: no header given, so Schemathesis makes the `Authorization` values up
   (or leaves it out): every answer must be a 401 in the documented shape;
@@ -28,15 +30,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from analytics_common.endpoints import ENDPOINTS, Endpoint
+from analytics_common.endpoints import ENDPOINTS
 from loadtest import fuzz_hooks
 from loadtest.common import (
     DEFAULT_LOCAL_DIR,
@@ -53,6 +52,10 @@ EXAMPLES_PER_CREDENTIAL = 50  # per operation; without inputs to vary, Schemathe
 EXAMPLES_GENERATED_CREDENTIALS = 60
 EXAMPLES_IGNORED_INPUTS = 60
 PASS_TIMEOUT_SECONDS = 240
+COVERAGE_PASS_TIMEOUT_SECONDS = 900
+# The coverage phase sends each boundary of each parameter: every one of the ~600 `tz` names among them
+# (a minute per endpoint that takes `tz`). The first credential's pass runs it; the others fuzz.
+WITHOUT_COVERAGE = "examples,fuzzing"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,11 @@ class Pass:
     max_examples: int
     mode: str = "all"
     ignored_inputs: bool = False
+    phases: str | None = WITHOUT_COVERAGE  # None: every phase
+
+    @property
+    def timeout_seconds(self) -> int:
+        return COVERAGE_PASS_TIMEOUT_SECONDS if self.phases is None else PASS_TIMEOUT_SECONDS
 
 
 @dataclass
@@ -74,7 +82,10 @@ class PassResult:
 
 
 def plan_passes(creds: Sequence[Credential]) -> list[Pass]:
-    passes = [Pass(f"credential: {c.label}", c, EXAMPLES_PER_CREDENTIAL) for c in creds]
+    passes = [
+        Pass(f"credential: {c.label}", c, EXAMPLES_PER_CREDENTIAL, phases=None if n == 0 else WITHOUT_COVERAGE)
+        for n, c in enumerate(creds)
+    ]
     passes.append(Pass("generated credentials (none valid)", None, EXAMPLES_GENERATED_CREDENTIALS))
     org_one = [c for c in creds if c.org_id == creds[0].org_id]
     passes += [
@@ -84,20 +95,6 @@ def plan_passes(creds: Sequence[Credential]) -> list[Pass]:
     return passes
 
 
-def plain_answers(url: str, credential: Credential, endpoints: Sequence[Endpoint]) -> dict[str, Any]:
-    """What a plain GET with `credential` answers, for each endpoint that answers 200 (the `same_tenant` check)."""
-    answers = {}
-    for endpoint in endpoints:
-        request = urllib.request.Request(url + endpoint.path, headers=credential.headers)  # noqa: S310 - 127.0.0.1
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                answers[endpoint.path] = json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            if error.code != 404:  # /usage/ of an organization without a current subscription
-                raise
-    return answers
-
-
 def schemathesis_command(url: str, plan: Pass, report_dir: Path, seed: int | None) -> list[str]:
     command = [sys.executable, "-m", "schemathesis.cli", "run", str(OPENAPI), "--url", url]
     command += ["--checks", "all", "--mode", plan.mode, "--max-examples", str(plan.max_examples)]
@@ -105,21 +102,22 @@ def schemathesis_command(url: str, plan: Pass, report_dir: Path, seed: int | Non
     command += ["--report", "json", "--report-dir", str(report_dir)]
     if seed is not None:
         command += ["--seed", str(seed)]
+    if plan.phases is not None:
+        command += ["--phases", plan.phases]
     if plan.credential is not None:
         command += ["--header", f"Authorization: Bearer {plan.credential.token}"]
     return command
 
 
-def run_pass(url: str, plan: Pass, endpoints: Sequence[Endpoint], seed: int | None) -> PassResult:
+def run_pass(url: str, plan: Pass, seed: int | None) -> PassResult:
     with tempfile.TemporaryDirectory(prefix="fuzz-") as scratch:
         work = Path(scratch)
         environment = {**os.environ, "SCHEMATHESIS_HOOKS": "loadtest.fuzz_hooks"}
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-        environment.pop(fuzz_hooks.EXPECTED_ENV, None)
+        environment[fuzz_hooks.URL_ENV] = url
+        environment.pop(fuzz_hooks.TOKEN_ENV, None)
         if plan.credential is not None:
-            expected = work / "expected.json"
-            expected.write_text(json.dumps(plain_answers(url, plan.credential, endpoints)))
-            environment[fuzz_hooks.EXPECTED_ENV] = str(expected)
+            environment[fuzz_hooks.TOKEN_ENV] = plan.credential.token
         environment[fuzz_hooks.IGNORED_INPUTS_ENV] = "1" if plan.ignored_inputs else "0"
         completed = subprocess.run(  # noqa: S603 - this interpreter, our own arguments
             schemathesis_command(url, plan, work / "report", seed),
@@ -128,7 +126,7 @@ def run_pass(url: str, plan: Pass, endpoints: Sequence[Endpoint], seed: int | No
             capture_output=True,
             text=True,
             errors="replace",
-            timeout=PASS_TIMEOUT_SECONDS,
+            timeout=plan.timeout_seconds,
             check=False,
         )
         output = completed.stdout + completed.stderr
@@ -168,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         say_flushed(f"Schemathesis on {stack.url}: {len(endpoints)} endpoints, openapi.yaml, --checks all")
         for plan in plan_passes(creds):
-            result = run_pass(stack.url, plan, endpoints, args.seed)
+            result = run_pass(stack.url, plan, args.seed)
             results.append(result)
             verdict = "ok" if result.exit_code == 0 and not result.failures else "FAILED"
             say_flushed(f"  {plan.name:<44} {result.generated:>5} cases  {verdict}")

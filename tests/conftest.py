@@ -29,6 +29,7 @@ from tests.sample_tenant import SampleTenant
 from tests.sample_tenant import build as build_sample_tenant
 
 TEST_DATABASE = "analytics_test"
+CURSOR_SECRET = "cursor-secret-of-the-tests-0123456789abcdef"
 # A test that needs these (directly or through `db`, `session_stores`...) runs on the real engines: it is
 # marked `engines` (pytest_collection_modifyitems), so `pytest -m "not engines and not tools"` runs the others
 # in seconds. A module that starts engines of its own says so with `pytestmark = pytest.mark.engines`.
@@ -76,6 +77,8 @@ def db(session_stores: Stores, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stor
     monkeypatch.setenv("CLICKHOUSE_URL", session_stores.clickhouse_url)
     monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
     monkeypatch.delenv("CLICKHOUSE_SECRET_ARN", raising=False)
+    monkeypatch.setenv("CURSOR_SECRET", CURSOR_SECRET)
+    monkeypatch.delenv("CURSOR_SECRET_ARN", raising=False)
     postgres_client.cache_clear()
     clickhouse_client.cache_clear()
     yield session_stores

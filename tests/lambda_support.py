@@ -8,12 +8,13 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import parse_qsl
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = ROOT / "events"
@@ -49,9 +50,15 @@ def api_event(
     path: str | None = None,
     method: str = "GET",
     headers: dict[str, str] | None = None,
+    query: Mapping[str, str | list[str]] | None = None,
 ) -> dict[str, Any]:
-    """The function's sample event for `org_id` (None: no authorizer context)."""
+    """The function's sample event for `org_id` (None: no authorizer context), with the query parameters
+    `query` (a list: a name given several times) in both maps, as API Gateway fills them."""
     event = copy.deepcopy(sample_event(name))
+    if query:
+        multi = {key: [value] if isinstance(value, str) else list(value) for key, value in query.items()}
+        event["multiValueQueryStringParameters"] = multi
+        event["queryStringParameters"] = {key: values[-1] for key, values in multi.items()}
     if path is not None:
         event["path"] = path
         event["requestContext"]["path"] = f"/{event['requestContext']['stage']}{path}"
@@ -94,3 +101,34 @@ def captured_logs(name: str) -> Iterator[io.StringIO]:
 
 def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def next_page_query(response: Mapping[str, Any]) -> dict[str, str] | None:
+    """The query of the `Link: <?...>; rel="next"` target a response carries, or None without one."""
+    links = (response.get("multiValueHeaders") or {}).get("Link") or []
+    if not links:
+        return None
+    (link,) = links
+    target, relation = link.split(";", 1)
+    assert relation.strip() == 'rel="next"' and target.startswith("<?") and target.endswith(">"), link
+    return dict(parse_qsl(target[2:-1], keep_blank_values=True, strict_parsing=True))
+
+
+def all_pages(endpoint: str, org_id: int, query: dict[str, str]) -> list[list[dict[str, Any]]]:
+    """Every page of a list, following each `Link` as a client would (only its query, as given)."""
+    pages = []
+    while True:
+        response = invoke(endpoint, api_event(endpoint, org_id, query=query))
+        assert response["statusCode"] == 200, response["body"]
+        page = json.loads(response["body"])
+        pages.append(page)
+        following = next_page_query(response)
+        if following is None:
+            return pages
+        assert page, "a link to a page after an empty one"
+        assert without_cursor(following) == without_cursor(query)
+        query = following
+
+
+def without_cursor(query: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in query.items() if name != "cursor"}

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from importlib import resources
 from itertools import combinations
 from typing import Any
+from zoneinfo import ZoneInfo
 
 DAY = timedelta(days=1)
 
@@ -32,6 +35,28 @@ def month_start(day: date) -> datetime:
 def window_first(now: datetime) -> datetime:
     """00:00 UTC of the day 29 days before today."""
     return midnight(now.date()) - 29 * DAY
+
+
+@cache
+def tz(name: str) -> tzinfo:
+    """The zone `name` of the tz database the API ships (the `tzdata` package), whatever the host has."""
+    with resources.files("tzdata.zoneinfo").joinpath(*name.split("/")).open("rb") as data:
+        return ZoneInfo.from_file(data, key=name)
+
+
+def local_date(at: datetime, zone: tzinfo) -> date:
+    """The calendar date the clocks of `zone` show at the instant `at`."""
+    return at.astimezone(zone).date()
+
+
+def first_local_day(now: datetime, zone: tzinfo, days: int) -> date:
+    """The window's first day: `days - 1` days before the local today."""
+    return local_date(now, zone) - (days - 1) * DAY
+
+
+def in_window(at: datetime, now: datetime, zone: tzinfo, days: int) -> bool:
+    """Whether `at` falls in the last `days` local days, up to now: a day is read off the clocks of the zone."""
+    return at <= now and local_date(at, zone) >= first_local_day(now, zone, days)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -76,7 +101,9 @@ class OverviewRows:
     plans: dict[int, int] = field(default_factory=dict)  # plan id -> ai_credits_limit
 
 
-def expected_overview(rows: OverviewRows, all_memberships: list[Membership], now: datetime) -> dict[str, Any]:
+def expected_overview(
+    rows: OverviewRows, all_memberships: list[Membership], now: datetime, zone: tzinfo = UTC
+) -> dict[str, Any]:
     today = now.date()
     active = {seg for seg, is_active in rows.segments if is_active}
     members = {
@@ -85,7 +112,6 @@ def expected_overview(rows: OverviewRows, all_memberships: list[Membership], now
         if seg in active
         for profile in profiles
     }
-    first = window_first(now)
     sub = current_subscription(rows.subscriptions, today)
     if sub is not None:
         period = (midnight(sub["start"]), midnight(sub["end"] + DAY))
@@ -97,7 +123,7 @@ def expected_overview(rows: OverviewRows, all_memberships: list[Membership], now
     return {
         "segment_count": len(active),
         "total_members": len(members),
-        "events_30d": sum(1 for ts in rows.events if first <= ts <= now),
+        "events_30d": sum(1 for ts in rows.events if in_window(ts, now, zone, 30)),
         "ai_credits_used": sum(credits for ts, credits in rows.credits if period[0] <= ts < period[1]),
         "ai_credits_limit": limit,
     }
@@ -123,30 +149,39 @@ class SegmentRows:
     segments: list[Segment] = field(default_factory=list)
 
 
-def expected_trend(org_id: int, segment: Segment, history: list[SizeHistory], now: datetime) -> list[dict[str, Any]]:
-    """The contract read literally: walk the days and take the latest row at or before each day's end."""
-    rows = [(at, count) for org, seg, at, count in history if org == org_id and seg == segment.id and at <= now]
+def expected_trend(
+    org_id: int, segment: Segment, history: list[SizeHistory], now: datetime, zone: tzinfo = UTC, days: int = 30
+) -> list[dict[str, Any]]:
+    """The contract read literally: walk the local days and take the latest row of that day or before
+    (a row's day is the date the zone's clocks show when it was computed)."""
+    rows = [
+        (local_date(at, zone), at, count)
+        for org, seg, at, count in history
+        if org == org_id and seg == segment.id and at <= now
+    ]
     if segment.last_computed_at is None or not rows:
         return []
-    today = now.date()
-    day = max(min(at for at, _ in rows).date(), today - 29 * DAY)
+    today = local_date(now, zone)
+    day = max(min(row_day for row_day, _, _ in rows), first_local_day(now, zone, days))
     points = []
     while day <= today:
-        end_of_day = midnight(day + DAY)
-        _, count = max((at, count) for at, count in rows if at < end_of_day)  # a tie in time: larger count
+        # A tie in time: the larger count.
+        _, count = max((at, count) for row_day, at, count in rows if row_day <= day)
         points.append({"day": day.isoformat(), "count": count})
         day += DAY
     return points if len(points) >= 2 else []
 
 
-def expected_segments(rows: SegmentRows, history: list[SizeHistory], now: datetime) -> list[dict[str, Any]]:
+def expected_segments(
+    rows: SegmentRows, history: list[SizeHistory], now: datetime, zone: tzinfo = UTC, days: int = 30
+) -> list[dict[str, Any]]:
     return [
         {
             "id": seg.id,
             "name": seg.name,
             "member_count": seg.member_count,
             "last_computed_at": iso(seg.last_computed_at),
-            "trend": expected_trend(rows.org_id, seg, history, now),
+            "trend": expected_trend(rows.org_id, seg, history, now, zone, days),
         }
         for seg in sorted(rows.segments, key=lambda s: s.id)
         if seg.is_active
@@ -251,13 +286,14 @@ def expected_activations(seeded: Seeded, org_id: int) -> list[dict[str, Any]]:
 # --- /copilot/ ---------------------------------------------------------------------------------
 
 
-def expected_copilot(requests: list[tuple[str, datetime]], now: datetime) -> dict[str, Any]:
+def expected_copilot(
+    requests: list[tuple[str, datetime]], now: datetime, zone: tzinfo = UTC, days: int = 30
+) -> dict[str, Any]:
     """`requests`: (status, created_at) of every copilot request of one organization."""
-    first = window_first(now)
     per_day: dict[str, Counter[str]] = {}
     for status, created_at in requests:
-        if first <= created_at <= now:
-            per_day.setdefault(created_at.astimezone(UTC).date().isoformat(), Counter())[status] += 1
+        if in_window(created_at, now, zone, days):
+            per_day.setdefault(local_date(created_at, zone).isoformat(), Counter())[status] += 1
     return {
         "total": len(requests),
         "daily": [

@@ -32,7 +32,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.engines]  # its own stack: Postgr
 
 ENDPOINTS = ("overview", "segments", "overlap", "activations", "copilot", "usage")
 ORG_WITHOUT_SUBSCRIPTION = 5  # devstack.demo_data: its subscriptions all ended
-V2_PARAMETERS = "tz/days/limit/cursor (contract version 2) are not on main yet"
 
 # What a page's script does: one fetch, and what the script can read of the answer (status, body and
 # the headers CORS lets it see). A failed fetch (CORS refused) comes back as {"error": ...}.
@@ -175,10 +174,6 @@ def org_token(stack: RunningStack, org_id: int) -> str:
     return run.demo_jwt(stack.jwt_secret, datetime.now(UTC), org_id=org_id)
 
 
-# Applied while the API lacks contract version 2: strict, so these fail (and the mark must go) once it lands.
-needs_v2 = pytest.mark.xfail(strict=True, reason=V2_PARAMETERS)
-
-
 # ---------------------------------------------------------------------------- a script on another origin
 
 
@@ -273,14 +268,12 @@ def test_error_bodies_are_readable_by_the_script(
     assert got["headers"]["content-type"] == "application/json"
 
 
-@needs_v2
 def test_a_400_body_is_readable_by_the_script(stack: RunningStack, tab: Tab) -> None:
     got = tab.fetch(endpoint_url(stack, "segments", days="0"), stack.demo_jwt)
     assert got.get("status") == 400, got
     assert "days" in json.loads(got["body"])["detail"]
 
 
-@needs_v2
 def test_pagination_follows_link_from_the_page(stack: RunningStack, tab: Tab) -> None:
     everything = direct(endpoint_url(stack, "segments"), stack.demo_jwt)[1]
     assert len(everything) > 4
@@ -302,7 +295,6 @@ def test_pagination_follows_link_from_the_page(stack: RunningStack, tab: Tab) ->
     assert [item for page in pages for item in page] == everything
 
 
-@needs_v2
 def test_a_time_zone_from_the_page_moves_the_days(stack: RunningStack, tab: Tab) -> None:
     # A zone whose date differs from UTC's now: +14 h late in the UTC day, -11 h early in it.
     zone = "Pacific/Kiritimati" if datetime.now(UTC).hour >= 12 else "Pacific/Pago_Pago"
@@ -415,7 +407,6 @@ def test_the_dashboards_pickers_ask_for_the_zone_and_the_range(stack: RunningSta
     assert tab.console_errors == []
 
 
-@needs_v2
 def test_the_dashboards_range_shortens_the_series(stack: RunningStack, tab: Tab) -> None:
     tab.page.goto(stack.explorer_url + "/?tz=UTC&days=7")
     wait_until_drawn(tab.page)

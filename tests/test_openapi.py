@@ -13,7 +13,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from analytics_common.endpoints import NAMES
+from analytics_common.endpoints import ENDPOINTS, NAMES, Endpoint
 from devstack.gateway import HttpRequest
 from tests.conftest import Stores
 from tests.gateway_support import local_gateway
@@ -109,3 +109,33 @@ def test_usage_without_subscription_is_a_documented_404(db: Stores, ids: Iterato
     status, body = invoke_json("usage", api_event("usage", next(ids)))
     assert status == 404
     check(body, response_schema("/api/analytics/usage/", "404"))
+
+
+def declared_parameters(path: str) -> dict[str, dict[str, Any]]:
+    """Query parameter name -> its declaration, for one operation."""
+    declared = {}
+    for entry in OPENAPI["paths"][path]["get"].get("parameters", []):
+        parameter = OPENAPI["components"]["parameters"][entry["$ref"].rsplit("/", 1)[-1]] if "$ref" in entry else entry
+        assert parameter["in"] == "query" and parameter["required"] is False
+        declared[parameter["name"]] = parameter
+    return declared
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=NAMES)
+def test_openapi_declares_exactly_the_parameters_each_route_takes(endpoint: Endpoint) -> None:
+    from tests.lambda_support import function_module
+
+    path = endpoint.path
+    takes = function_module(endpoint.name).app.query_parameters[endpoint.resource]
+    assert sorted(declared_parameters(path)) == sorted(takes)
+    responses = OPENAPI["paths"][path]["get"]["responses"]
+    assert ("400" in responses) == bool(takes)
+    assert ("Link" in responses["200"].get("headers", {})) == ("cursor" in takes)
+
+
+def test_openapi_time_zones_are_the_bundled_tz_database() -> None:
+    from analytics_common import window
+
+    enum = OPENAPI["components"]["schemas"]["TimeZone"]["enum"]
+    assert enum == sorted(window.zone_names())
+    assert window.tz_database_version() in OPENAPI["components"]["parameters"]["Tz"]["description"]

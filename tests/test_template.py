@@ -143,6 +143,7 @@ def test_globals_runtime_and_time_limits() -> None:
 # What each function reads, from its code: the four endpoints that query ClickHouse, the two that only
 # query Postgres, and the authorizer (api_keys, through its own credential).
 POSTGRES_ONLY = {"ActivationsFunction", "CopilotFunction"}
+CURSOR_SIGNERS = {"SegmentsFunction", "ActivationsFunction"}  # they sign pagination cursors
 STORE_SETTINGS = {
     logical_id: {"DATABASE_URL": "DatabaseUrl", "DATABASE_SECRET_ARN": "DatabaseSecretArn"}
     | (
@@ -302,10 +303,13 @@ def test_functions_read_exactly_their_secrets_and_only_when_configured() -> None
                 "JwtSecretArn": "HasJwtSecret",
                 "FrontendUsageKeySecret": None,
             }
-        elif logical_id in POSTGRES_ONLY:
-            assert grants == {"DatabaseSecretArn": "HasDatabaseSecret"}, logical_id
         else:
-            assert grants == {"DatabaseSecretArn": "HasDatabaseSecret", "ClickHouseSecretArn": "HasClickHouseSecret"}
+            expected: dict[str, str | None] = {"DatabaseSecretArn": "HasDatabaseSecret"}
+            if logical_id not in POSTGRES_ONLY:
+                expected["ClickHouseSecretArn"] = "HasClickHouseSecret"
+            if logical_id in CURSOR_SIGNERS:
+                expected["CursorSecret"] = None
+            assert grants == expected, logical_id
         assert logs == [{"Fn::GetAtt": [f"{name.capitalize()}LogGroup", "Arn"]}], logical_id  # its own log group only
     conditions = transformed()["Conditions"]
     for parameter, condition in (

@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from unittest import mock
 
@@ -39,7 +39,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from analytics_common import clock
 from analytics_common.endpoints import NAMES
 from tests.conftest import Stores
-from tests.lambda_support import ROOT, api_event, invoke_json
+from tests.lambda_support import ROOT, all_pages, api_event, invoke, invoke_json, next_page_query
 from tests.reference import (
     CURRENT_STATUSES,
     Membership,
@@ -57,8 +57,10 @@ from tests.reference import (
     expected_overview,
     expected_segments,
     expected_usage,
+    local_date,
     midnight,
     month_start,
+    tz,
     window_first,
 )
 
@@ -89,7 +91,18 @@ PROFILE = {"ci": _CI, "long": _LONG}[os.environ.get("HYPOTHESIS_PROFILE", "ci")]
 
 # An instant is (anchor, offset), resolved against the example's `now`, so the edges stay edges.
 Instant = tuple[str, timedelta]
-ANCHORS = ("now", "window_first", "today", "month_start", "next_month_start")
+ANCHORS = ("now", "window_first", "today", "local_today", "month_start", "next_month_start")
+# Zones with 23-, 23.5-, 24.5- and 25-hour days, a day that starts at 01:00, +05:30, -03:30 and +14:00.
+ZONES = (
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Santiago",
+    "Asia/Kolkata",
+    "America/St_Johns",
+    "Pacific/Kiritimati",
+    "Australia/Lord_Howe",
+)
 NUDGES = (timedelta(0), MS, -MS, timedelta(seconds=1), -timedelta(seconds=1), timedelta(hours=1), -DAY, DAY - MS)
 
 # Shared by both organizations: collisions on purpose. Case, spaces, quotes, unicode, empty.
@@ -101,9 +114,12 @@ texts = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_siz
 instants: st.SearchStrategy[Instant] = st.one_of(
     st.tuples(st.sampled_from(ANCHORS), st.sampled_from(NUDGES)),
     # Midnights and their neighbours across the window and any subscription period.
-    st.tuples(st.just("today"), st.builds(lambda d, n: d * DAY + n, st.integers(-45, 3), st.sampled_from(NUDGES[:3]))),
     st.tuples(
-        st.just("today"),
+        st.sampled_from(["today", "local_today"]),
+        st.builds(lambda d, n: d * DAY + n, st.integers(-45, 3), st.sampled_from(NUDGES[:3])),
+    ),
+    st.tuples(
+        st.sampled_from(["today", "local_today"]),
         st.builds(lambda d, ms: d * DAY + ms * MS, st.integers(-45, 3), st.integers(0, 86_400_000 - 1)),
     ),
 )
@@ -168,12 +184,30 @@ class OrgSpec:
     subscriptions: list[SubscriptionSpec]
 
 
+@dataclass(frozen=True)
+class View:
+    """The version-2 parameters every example also asks with: a zone, a window length and a page size."""
+
+    zone: str = "UTC"
+    days: int = 30
+    limit: int = 1000
+
+
 @dataclass
 class TwoOrgs:
     now: datetime
     a: OrgSpec
     b: OrgSpec
     segment_id_order: list[int]  # the order in which both organizations' segments take ids
+    view: View = View()
+
+
+views = st.builds(
+    View,
+    zone=st.sampled_from(ZONES),
+    days=st.sampled_from([1, 2, 7, 30, 90]) | st.integers(1, 90),
+    limit=st.sampled_from([1, 2, 3, 1000]),
+)
 
 
 def is_current(sub: SubscriptionSpec) -> bool:
@@ -301,6 +335,7 @@ def two_orgs(draw: st.DrawFn) -> TwoOrgs:
         a=draw(org_specs(a_segments, 0, universe, has_current=a_current)),
         b=draw(org_specs(b_segments, len(a_segments), universe, has_current=b_current)),
         segment_id_order=draw(st.permutations(range(universe - 1))),
+        view=draw(views),
     )
 
 
@@ -358,7 +393,7 @@ def handmade(*, a_current: bool) -> TwoOrgs:
         requests=[("error", 0, ("now", timedelta(0))), ("success", 9, ("today", timedelta(0)))],
         subscriptions=not_current if a_current else current,
     )
-    return TwoOrgs(now=now, a=a, b=b, segment_id_order=[2, 0, 3, 1])
+    return TwoOrgs(now=now, a=a, b=b, segment_id_order=[2, 0, 3, 1], view=View("America/St_Johns", 7, 1))
 
 
 # --- The rows as seeded: real ids and instants ------------------------------------------------------
@@ -383,13 +418,15 @@ class OrgRows:
         return [row for insert in self.membership_inserts for row in insert]
 
 
-def resolve(instant: Instant, now: datetime) -> datetime:
+def resolve(instant: Instant, now: datetime, zone: tzinfo = UTC) -> datetime:
     anchor, offset = instant
     today = now.date()
     base = {
         "now": now,
         "window_first": window_first(now),
         "today": midnight(today),
+        # Local midnight of the view's zone (read with fold=0 where the clocks skip it).
+        "local_today": datetime.combine(local_date(now, zone), time(0), tzinfo=zone).astimezone(UTC),
         "month_start": month_start(today),
         "next_month_start": month_start(today.replace(day=28) + 4 * DAY),
     }[anchor]
@@ -397,7 +434,7 @@ def resolve(instant: Instant, now: datetime) -> datetime:
 
 
 def build_rows(spec: TwoOrgs, ids: Iterator[int]) -> tuple[OrgRows, OrgRows]:
-    now, today = spec.now, spec.now.date()
+    now, today, zone = spec.now, spec.now.date(), tz(spec.view.zone)
     a, b = OrgRows(next(ids)), OrgRows(next(ids))
     fresh = sorted(next(ids) for _ in spec.segment_id_order)
     segment_ids = [fresh[position] for position in spec.segment_id_order] + [next(ids)]  # + one nobody owns
@@ -408,7 +445,7 @@ def build_rows(spec: TwoOrgs, ids: Iterator[int]) -> tuple[OrgRows, OrgRows]:
                 s.name,
                 s.is_active,
                 s.member_count,
-                None if s.last_computed is None else resolve(s.last_computed, now),
+                None if s.last_computed is None else resolve(s.last_computed, now, zone),
             )
             for n, s in enumerate(org_spec.segments)
         ]
@@ -416,8 +453,10 @@ def build_rows(spec: TwoOrgs, ids: Iterator[int]) -> tuple[OrgRows, OrgRows]:
             [(org.org_id, segment_ids[seg], profile, version, int(deleted)) for seg, profile, version, deleted in rows]
             for rows in org_spec.membership_inserts
         ]
-        org.history = [(org.org_id, segment_ids[seg], resolve(at, now), count) for seg, at, count in org_spec.history]
-        org.events = [(profile, name, resolve(at, now)) for profile, name, at in org_spec.events]
+        org.history = [
+            (org.org_id, segment_ids[seg], resolve(at, now, zone), count) for seg, at, count in org_spec.history
+        ]
+        org.events = [(profile, name, resolve(at, now, zone)) for profile, name, at in org_spec.events]
         org.activations.segments = {
             s.id: {"org_id": org.org_id, "name": s.name, "member_count": s.member_count} for s in org.segments
         }
@@ -430,7 +469,7 @@ def build_rows(spec: TwoOrgs, ids: Iterator[int]) -> tuple[OrgRows, OrgRows]:
                     "segment_id": segment_ids[act.segment],
                     "connector_type": act.connector_type,
                     "status": act.status,
-                    "last_synced_at": None if act.last_synced is None else resolve(act.last_synced, now),
+                    "last_synced_at": None if act.last_synced is None else resolve(act.last_synced, now, zone),
                     "last_error": act.last_error,
                 }
             )
@@ -441,11 +480,13 @@ def build_rows(spec: TwoOrgs, ids: Iterator[int]) -> tuple[OrgRows, OrgRows]:
                     "status": log.status,
                     "user_count": log.user_count,
                     "error_message": log.error_message,
-                    "synced_at": resolve(log.synced, now),
+                    "synced_at": resolve(log.synced, now, zone),
                 }
                 for log in act.logs
             ]
-        org.requests = [(next(ids), status, credits, resolve(at, now)) for status, credits, at in org_spec.requests]
+        org.requests = [
+            (next(ids), status, credits, resolve(at, now, zone)) for status, credits, at in org_spec.requests
+        ]
         for sub in org_spec.subscriptions:
             plan_id = next(ids)
             org.plans[plan_id] = {"name": sub.plan_name, "tier": sub.plan_tier, "limits": sub.limits}
@@ -529,8 +570,8 @@ def seed(db: Stores, a: OrgRows, b: OrgRows) -> None:
         db.insert_ch("events", ["org_id", "profile_id", "event_name", "timestamp"], events)
 
 
-def expected_answers(org: OrgRows, now: datetime) -> dict[str, tuple[int, Any]]:
-    """Every endpoint's (status, body) for `org`, from its own rows only."""
+def expected_answers(org: OrgRows, now: datetime, zone: tzinfo = UTC, days: int = 30) -> dict[str, tuple[int, Any]]:
+    """Every endpoint's (status, body) for `org`, from its own rows only (in `zone`'s days, the last `days`)."""
     overview = OverviewRows(
         org.org_id,
         segments=[(s.id, s.is_active) for s in org.segments],
@@ -552,11 +593,11 @@ def expected_answers(org: OrgRows, now: datetime) -> dict[str, tuple[int, Any]]:
         now,
     )
     return {
-        "overview": (200, expected_overview(overview, org.memberships, now)),
-        "segments": (200, expected_segments(SegmentRows(org.org_id, org.segments), org.history, now)),
+        "overview": (200, expected_overview(overview, org.memberships, now, zone)),
+        "segments": (200, expected_segments(SegmentRows(org.org_id, org.segments), org.history, now, zone, days)),
         "overlap": (200, expected_overlap(overlap, org.memberships)),
         "activations": (200, expected_activations(org.activations, org.org_id)),
-        "copilot": (200, expected_copilot([(status, ts) for _, status, _, ts in org.requests], now)),
+        "copilot": (200, expected_copilot([(status, ts) for _, status, _, ts in org.requests], now, zone, days)),
         "usage": (404, NO_SUBSCRIPTION) if usage is None else (200, usage),
     }
 
@@ -602,6 +643,25 @@ def test_every_endpoint_answers_each_organization_from_its_own_rows_only(
             for endpoint in NAMES:
                 answer = invoke_json(endpoint, api_event(endpoint, org.org_id))
                 assert answer == expected[org.org_id][endpoint], f"{endpoint} for org {org.org_id}"
+            check_view(org, spec, b if org is a else a)
+
+
+def check_view(org: OrgRows, spec: TwoOrgs, other: OrgRows) -> None:
+    """The same organization asked in the example's zone, window and page size: its own rows only, and
+    the pages, walked to the end, are the whole list; its cursors are no use to the other organization."""
+    view = spec.view
+    local = expected_answers(org, spec.now, tz(view.zone), view.days)
+    zone_query = {"tz": view.zone}
+    window_query = {**zone_query, "days": str(view.days)}
+    assert invoke_json("overview", api_event("overview", org.org_id, query=zone_query)) == local["overview"]
+    assert invoke_json("copilot", api_event("copilot", org.org_id, query=window_query)) == local["copilot"]
+    for endpoint, query in (("segments", window_query), ("activations", {})):
+        paged = {**query, "limit": str(view.limit)}
+        pages = all_pages(endpoint, org.org_id, paged)
+        assert [item for page in pages for item in page] == local[endpoint][1], f"{endpoint} pages of {org.org_id}"
+        if len(pages) > 1:
+            following = next_page_query(invoke(endpoint, api_event(endpoint, org.org_id, query=paged)))
+            assert invoke_json(endpoint, api_event(endpoint, other.org_id, query=following))[0] == 400
 
 
 def test_the_handmade_examples_reach_the_edges_they_are_for() -> None:

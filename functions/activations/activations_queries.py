@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from analytics_common.postgres import PostgresClient
+from analytics_common.query import PAGE_LIMIT, Page
 from analytics_common.rounding import half_up
 
 SUCCESS_RATE_LOGS = 30
 SHOWN_LOGS = 5
 
-# One round trip. Per activation, one LATERAL subquery reads its 30 newest logs straight off the
-# index (activation_id, synced_at DESC, id DESC) and folds them into the success counts and the
-# 5 newest as JSON. The segment is joined only within the same organization: an activation is
-# always listed, but never with another tenant's segment name or size (those stay null).
-# Timestamps are formatted here because the logs leave Postgres as JSON.
+# One round trip per page. `page` takes the page's activations in id order after the cursor, plus
+# one: whether another page follows (`fetched`). Per activation of the page (not the extra one), one
+# LATERAL subquery reads its 30 newest logs straight off the index (activation_id, synced_at DESC,
+# id DESC) and folds them into the success counts and the 5 newest as JSON. The segment is joined
+# only within the same organization: an activation is always listed, but never with another
+# tenant's segment name or size (those stay null). Timestamps are formatted here because the logs
+# leave Postgres as JSON.
 ACTIVATIONS_SQL = """
+WITH page AS (
+    SELECT id, org_id, segment_id, connector_type, status, last_synced_at, last_error
+    FROM activations
+    WHERE org_id = :org_id AND id > :after
+    ORDER BY id
+    LIMIT :limit + 1
+)
 SELECT a.id,
        a.segment_id,
        s.name AS segment_name,
@@ -27,8 +34,9 @@ SELECT a.id,
        s.member_count,
        recent.log_count,
        recent.success_count,
-       recent.sync_logs
-FROM activations a
+       recent.sync_logs,
+       (SELECT count(*) FROM page) AS fetched
+FROM (SELECT * FROM page ORDER BY id LIMIT :limit) a
 LEFT JOIN segments s ON s.id = a.segment_id AND s.org_id = a.org_id
 CROSS JOIN LATERAL (
     SELECT count(*) AS log_count,
@@ -54,15 +62,16 @@ CROSS JOIN LATERAL (
         LIMIT :rate_logs
     ) l
 ) recent
-WHERE a.org_id = :org_id
 ORDER BY a.id
 """
 
 
-def fetch_activations(pg: PostgresClient, org_id: int, now: datetime) -> list[dict[str, Any]]:
-    # `now` is unused: the answer is the latest state, not a window (kept for the one query signature).
-    rows = pg.run(ACTIVATIONS_SQL, org_id=org_id, rate_logs=SUCCESS_RATE_LOGS, shown_logs=SHOWN_LOGS)
-    return [
+def fetch_activations(pg: PostgresClient, org_id: int, *, after: int = 0, limit: int = PAGE_LIMIT) -> Page:
+    """The activations with ids after `after`, at most `limit` of them: the latest state, not a window."""
+    rows = pg.run(
+        ACTIVATIONS_SQL, org_id=org_id, after=after, limit=limit, rate_logs=SUCCESS_RATE_LOGS, shown_logs=SHOWN_LOGS
+    )
+    items = [
         {
             "id": activation_id,
             "segment_id": segment_id,
@@ -87,5 +96,7 @@ def fetch_activations(pg: PostgresClient, org_id: int, now: datetime) -> list[di
             log_count,
             success_count,
             sync_logs,
+            _,
         ) in rows
     ]
+    return Page(items, more=bool(rows) and rows[0][-1] > limit)

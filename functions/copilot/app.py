@@ -6,16 +6,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from copilot_queries import fetch_copilot
 
 from analytics_common import clock
-from analytics_common.api import create_app
+from analytics_common.api import create_app, request_query
 from analytics_common.postgres import postgres_client
+from analytics_common.query import DAYS, TZ
 
 logger = Logger()
 app = create_app(logger)
 
 
-@app.get("/api/analytics/copilot")
+@app.get("/api/analytics/copilot", query=(TZ, DAYS))
 def copilot() -> dict:
-    return fetch_copilot(postgres_client(), app.org_id, clock.utc_now())
+    query = request_query(app)
+    return fetch_copilot(postgres_client(), app.org_id, query.window(clock.utc_now()))
 
 
 # log_event=False: the event holds the bearer token, whatever POWERTOOLS_LOGGER_LOG_EVENT says.

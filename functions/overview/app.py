@@ -6,17 +6,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from overview_queries import fetch_overview
 
 from analytics_common import clock
-from analytics_common.api import create_app
+from analytics_common.api import create_app, request_query
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.postgres import postgres_client
+from analytics_common.query import TZ
 
 logger = Logger()
 app = create_app(logger)
 
 
-@app.get("/api/analytics/overview")
+@app.get("/api/analytics/overview", query=(TZ,))
 def overview() -> dict:
-    return fetch_overview(postgres_client(), clickhouse_client(), app.org_id, clock.utc_now())
+    query = request_query(app)
+    return fetch_overview(postgres_client(), clickhouse_client(), app.org_id, query.window(clock.utc_now()))
 
 
 # log_event=False: the event holds the bearer token, whatever POWERTOOLS_LOGGER_LOG_EVENT says.

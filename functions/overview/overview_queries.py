@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from analytics_common.clickhouse import ClickHouseClient
-from analytics_common.clock import window_start
 from analytics_common.postgres import PostgresClient
 from analytics_common.subscriptions import (
     ACTIVE_SEGMENTS_SQL,
@@ -14,6 +12,7 @@ from analytics_common.subscriptions import (
     credits_used_sql,
     membership_version_sql,
 )
+from analytics_common.window import Window
 
 # The current subscription (docs/api.md §3.7) picks the credit period and limit; without one,
 # the calendar month of today and a limit of 0. Active segment ids feed the ClickHouse side.
@@ -60,10 +59,12 @@ SELECT count()
 """
 
 
-def fetch_overview(pg: PostgresClient, ch: ClickHouseClient, org_id: int, now: datetime) -> dict[str, Any]:
+def fetch_overview(pg: PostgresClient, ch: ClickHouseClient, org_id: int, window: Window) -> dict[str, Any]:
+    """`window`: the 30 local days of `events_30d` (credits follow the UTC billing period of `window.now`)."""
+    now = window.now
     segment_ids, credits_used, credits_limit, version = pg.run(OVERVIEW_SQL, org_id=org_id, today=now.date())[0]
     ((total_members,),) = ch.cached_rows(TOTAL_MEMBERS_SQL, version, org_id=org_id, segment_ids=list(segment_ids))
-    (events_30d,) = ch.row(ACTIVITY_SQL, org_id=org_id, window_start=window_start(now), now=now)
+    (events_30d,) = ch.row(ACTIVITY_SQL, org_id=org_id, window_start=window.start, now=now)
     return {
         "segment_count": len(segment_ids),
         "total_members": int(total_members),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from analytics_common import metrics, timing
 from analytics_common.errors import ApiError, Forbidden
 from analytics_common.logs import use_json_logs_for_the_layer
+from analytics_common.query import Page, Query, next_link, parse_query
 from analytics_common.tenancy import parse_org_id
 
 if TYPE_CHECKING:
@@ -64,12 +65,20 @@ class AnalyticsResolver(APIGatewayRestResolver):
     def __init__(self, logger: Logger) -> None:
         super().__init__(cors=cors_config(), serializer=json_text)
         self.logger = logger
+        self.query_parameters: dict[str, tuple[str, ...]] = {}  # GET rule -> the parameters it takes
         self.use([require_organization])
 
     @property
     def org_id(self) -> int:
         """The caller's organization, for route bodies (`require_organization` has checked it)."""
         return int(self.context["org_id"])
+
+    def get(self, rule: str, *args: Any, query: Sequence[str] = (), **kwargs: Any) -> Callable[..., Any]:
+        """A GET route; `query`: the parameters (analytics_common.query) it takes, parsed before its body runs."""
+        self.query_parameters[rule] = tuple(query)
+        if query:
+            kwargs["middlewares"] = [*(kwargs.get("middlewares") or []), query_middleware(rule, query)]
+        return super().get(rule, *args, **kwargs)
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
@@ -142,8 +151,10 @@ def add_caching_headers(event: Mapping[str, Any], response: dict[str, Any]) -> N
     the hash of the identity JSON; `If-None-Match` uses the weak comparison, so either form matches.
     """
     body = response.get("body") or ""
-    etag = 'W/"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
     headers = response.setdefault("multiValueHeaders", {})
+    # The next page's link is part of the answer: a list that grew behind an unchanged page is a new tag.
+    tagged = body + "".join(headers.get("Link", []))
+    etag = 'W/"' + hashlib.sha256(tagged.encode()).hexdigest()[:32] + '"'
     headers["ETag"] = [etag]
     headers["Cache-Control"] = ["private, max-age=60"]
     headers["Vary"] = [VARY]
@@ -167,6 +178,31 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any]:
     context = (event.get("requestContext") or {}).get("authorizer") or {}
     return context if isinstance(context, Mapping) else {}
+
+
+def query_middleware(rule: str, takes: Sequence[str]) -> Callable[..., Response]:
+    """Parses the parameters a route takes (400 before any store is asked), hands them to its body
+    (`request_query`), and turns a `Page` it answers into the page's items and a `Link` to the next one."""
+    endpoint = rule.rstrip("/").rsplit("/", 1)[-1]
+
+    def parameters(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+        query = parse_query(app.current_event.raw_event, takes, endpoint, int(app.context["org_id"]))
+        app.append_context(query=query)
+        response = next_middleware(app)
+        if isinstance(response.body, Page):
+            link = next_link(query, response.body)
+            response.body = response.body.items
+            if link:
+                response.headers["Link"] = link
+        return response
+
+    return parameters
+
+
+def request_query(app: APIGatewayRestResolver) -> Query:
+    """The current request's parsed parameters (routes declared with `query=`)."""
+    query: Query = app.context["query"]
+    return query
 
 
 def create_app(logger: Logger) -> AnalyticsResolver:

@@ -14,6 +14,12 @@ class ApiError(Exception):
         self.log_context = log_context or {}  # names for the failure's log line, never values
 
 
+class BadRequest(ApiError):
+    """An invalid query parameter; `detail` names it."""
+
+    status_code = 400
+
+
 class Forbidden(ApiError):
     status_code = 403
 
