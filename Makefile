@@ -1,8 +1,14 @@
 # Platform Analytics API. `make run` serves the API locally; `make test` runs every test.
 PYTHON ?= python3
-VENV := .venv
+# VENV: another interpreter's venv side by side, e.g. `make test PYTHON=python3.13 VENV=.venv-3.13`.
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/common/requirements.txt | cksum | cut -d' ' -f1)
+
+# checkov (template.yaml's security checks; each skip is justified in the template next to its resource) lives
+# in its own venv: it pins boto3 to a version other than requirements-dev.txt's.
+CHECKOV_VENV := .local/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
 .PHONY: help venv run test lint check pr bench bench-scale load fuzz build clean
 
@@ -30,10 +36,14 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/python -m devstack.run $(ARGS)
 
-lint: venv
+lint: venv $(CHECKOV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common functions devstack tests tools bench loadtest
+	@# For the venv's own Python (3.11 in .venv, 3.13 in .venv-3.13): packages resolved for a newer Python
+	@# (numpy's stubs) may use syntax that an older target rejects.
+	$(BIN)/mypy --python-version "$$($(BIN)/python -c 'import sys; print(*sys.version_info[:2], sep=".")')" \
+		layers/common functions devstack tests tools bench loadtest
+	$(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 test: lint
 	$(BIN)/python -m pytest
@@ -63,6 +73,12 @@ load: venv
 
 fuzz: venv
 	$(BIN)/python -m loadtest.fuzz $(ARGS)
+
+
+$(CHECKOV): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
 
 # SAM CLI lives in its own venv: it pins boto3 and cfn-lint to versions other than requirements-dev.txt's.
 SAM_VENV := .local/sam-cli

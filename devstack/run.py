@@ -190,6 +190,8 @@ def prepare_stack(
             "JWT_ALGORITHMS": "HS256",
             "FRONTEND_USAGE_KEY": FRONTEND_USAGE_KEY,
             "CURSOR_SECRET": cursor_secret,
+            # The EMF metric lines are for CloudWatch; locally they would only crowd the console.
+            "POWERTOOLS_METRICS_DISABLED": "true",
         }
         apply_environment(environment)
         _forget_store_clients()

@@ -18,6 +18,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at timestamptz NULL
 );
 CREATE INDEX IF NOT EXISTS api_keys_org_id_idx ON api_keys (org_id);
+-- The value of the key's API Gateway usage-plan key: random, never the customer's secret. NULL for a key
+-- issued before it existed (its usage key is the key string itself until `tools.apikeys migrate`).
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS usage_key text NULL UNIQUE;
 
 CREATE TABLE IF NOT EXISTS segments (
     id bigint PRIMARY KEY,
@@ -84,3 +87,14 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS subscriptions_org_id_idx ON subscriptions (org_id, id DESC);
+
+-- Least privilege: two NOLOGIN group roles, one per kind of caller. The operator creates a login user IN ROLE
+-- each (docs/deploy.md); the functions' DATABASE_URL / DATABASE_SECRET_ARN name those users. The endpoints
+-- read tenant data and never api_keys; the authorizer reads api_keys and nothing else; neither writes.
+-- Re-runnable: an existing role is kept, and its table privileges are reset to exactly these.
+DO $$ BEGIN CREATE ROLE analytics_reader NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+DO $$ BEGIN CREATE ROLE analytics_authorizer NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM analytics_reader, analytics_authorizer;
+GRANT USAGE ON SCHEMA public TO analytics_reader, analytics_authorizer;
+GRANT SELECT ON segments, activations, activation_sync_logs, copilot_requests, plans, subscriptions TO analytics_reader;
+GRANT SELECT ON api_keys TO analytics_authorizer;

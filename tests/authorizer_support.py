@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import copy
+import datetime
+import ipaddress
 import json
 import logging
 import re
 import socket
+import ssl
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from analytics_common.endpoints import NAMES
@@ -150,9 +158,75 @@ def ec_key(kid: str) -> SigningKey:
     return SigningKey(kid, "ES256", ec.generate_private_key(ec.SECP256R1()))
 
 
+@dataclass(frozen=True)
+class LocalTls:
+    """A certificate authority made for this test session, and a server certificate it signed for 127.0.0.1."""
+
+    ca_file: Path  # trusted by the authorizer through SSL_CERT_FILE, as a private CA would be
+    server_context: ssl.SSLContext
+
+
+@cache
+def local_tls() -> LocalTls:
+    folder = Path(tempfile.mkdtemp(prefix="test-tls-"))
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "analytics test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )  # keyCertSign, cRLSign
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file = folder / "ca.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    chain_file, key_file = folder / "server.pem", folder / "server.key"
+    chain_file.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain_file, key_file)
+    return LocalTls(ca_file, context)
+
+
+def trust_test_ca(monkeypatch: Any) -> None:
+    """Make TLS clients of this process trust the test CA (OpenSSL reads SSL_CERT_FILE for its default paths)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(local_tls().ca_file))
+
+
 @dataclass
 class JwksServer:
-    """A JWKS endpoint on 127.0.0.1 (stdlib http.server in a thread) whose answer tests can change."""
+    """A JWKS endpoint on https://127.0.0.1 (stdlib http.server in a thread) whose answer tests can change.
+
+    Its certificate is signed by `local_tls()`'s CA, which a client trusts with SSL_CERT_FILE.
+    """
 
     keys: list[SigningKey] = field(default_factory=list)
     status: int = 200
@@ -181,13 +255,14 @@ class JwksServer:
                 return
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.socket = local_tls().server_context.wrap_socket(self._httpd.socket, server_side=True)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/.well-known/jwks.json"
+        return f"https://127.0.0.1:{self._httpd.server_address[1]}/.well-known/jwks.json"
 
     def serve(self, *keys: SigningKey) -> None:
         self.keys = list(keys)
@@ -200,11 +275,11 @@ class JwksServer:
 
 
 def closed_port_url(path: str = "/.well-known/jwks.json") -> str:
-    """A URL on 127.0.0.1 where nothing listens (connection refused)."""
+    """An https URL on 127.0.0.1 where nothing listens (connection refused)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}{path}"
+    return f"https://127.0.0.1:{port}{path}"
 
 
 class FakeMonotonic:

@@ -7,7 +7,9 @@ half-made key is rolled back everywhere). Everything else is moto.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from analytics_common.api_keys import generate_api_key
 from tests.authorizer_support import authorize, authorizer_event, expected_allow, normalized
 from tests.conftest import AWS_REGION, Stores, fake_aws_credentials
 from tests.lambda_support import ROOT
@@ -57,6 +60,7 @@ class Aws:
     client: Any
     api_id: str
     plans: dict[str, str] = field(default_factory=dict)  # tier -> usage plan id
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # every API Gateway call's params
 
     def shim(self, fail_on: str | None = None) -> GatewayShim:
         return GatewayShim(self.client, fail_on)
@@ -81,6 +85,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             plan = client.create_usage_plan(name=f"{STACK}-{tier}", apiStages=[{"apiId": api_id, "stage": "prod"}])
             aws.plans[tier] = plan["id"]
         client.create_usage_plan(name="another-stack-pro", apiStages=[{"apiId": "zzzzzzzzzz", "stage": "prod"}])
+
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+            aws.requests.append((model.name, copy.deepcopy(params)))
+
+        # Before serialization: exactly what the tool hands botocore, for every operation.
+        client.meta.events.register("provide-client-params.api-gateway", record)
         yield aws
 
 
@@ -109,6 +119,22 @@ def rows_of(db: Stores, org_id: int) -> list[list[Any]]:
         " WHERE org_id = :org ORDER BY id",
         org=org_id,
     )
+
+
+def usage_key_of(db: Stores, prefix: str) -> str:
+    [[usage_key]] = db.pg.run("SELECT usage_key FROM api_keys WHERE prefix = :prefix", prefix=prefix)
+    assert isinstance(usage_key, str)
+    return usage_key
+
+
+def create(org: int, key_id: int, capsys: pytest.CaptureFixture[str], aws: Aws, tier: str = "pro") -> str:
+    code, out, err = run(
+        ["create", "--org", str(org), "--tier", tier, "--name", "n", "--stack", STACK, "--id", str(key_id)],
+        capsys,
+        aws.shim(),
+    )
+    assert code == 0, err
+    return out.strip()
 
 
 def decision(key: str) -> str | dict[str, Any]:
@@ -149,14 +175,16 @@ def test_create_stores_only_the_hash_and_puts_the_same_key_in_the_tier_plan(
     assert rows_of(db, org) == [
         [key_id, org, "nightly export", prefix, hashlib.sha256(key.encode()).hexdigest(), None, None]
     ]
+    usage_key = usage_key_of(db, prefix)
+    assert len(usage_key) >= 40 and usage_key != key and key.split("_", 2)[2] not in usage_key
     [gateway_key] = aws.gateway_keys()
-    assert (gateway_key["value"], gateway_key["name"], gateway_key["enabled"]) == (key, f"pa_{prefix}", True)
+    assert (gateway_key["value"], gateway_key["name"], gateway_key["enabled"]) == (usage_key, f"pa_{prefix}", True)
     assert gateway_key["customerId"] == str(org)
     assert aws.plan_key_ids("pro") == {gateway_key["id"]}
     assert aws.plan_key_ids("starter") == set()
 
-    # The authorizer accepts the key, and names it as the usage-plan key.
-    assert decision(key) == expected_allow(org, f"api_key:{key_id}", "api_key", key)
+    # The authorizer accepts the key, and names its usage key as the usage-plan key.
+    assert decision(key) == expected_allow(org, f"api_key:{key_id}", "api_key", usage_key)
 
 
 def test_create_with_an_explicit_usage_plan_and_expiry(
@@ -349,3 +377,115 @@ def test_the_module_runs_from_a_checkout(db: Stores, org: int) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["PREFIX", "STATUS", "CREATED", "EXPIRES", "NAME"]
     assert "0 key(s)" in result.stderr
+
+
+@pytest.mark.usefixtures("authorizer_env")
+def test_rotate_issues_a_new_key_and_usage_key_in_the_same_plan_then_revokes_the_old(
+    db: Stores, ids: Iterator[int], org: int, aws: Aws, now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old_id = next(ids)
+    old_key = create(org, old_id, capsys, aws, tier="starter")
+    old_prefix = old_key.split("_")[1]
+    old_usage_key = usage_key_of(db, old_prefix)
+
+    new_id = next(ids)
+    shim = aws.shim()
+    code, out, err = run(["rotate", f"pa_{old_prefix}", "--id", str(new_id)], capsys, shim)
+    assert code == 0, err
+    new_key = out.strip()
+    assert out.count("\n") == 1 and new_key.startswith("pa_") and new_key != old_key
+    new_prefix = new_key.split("_")[1]
+    new_usage_key = usage_key_of(db, new_prefix)
+    assert new_usage_key != old_usage_key
+
+    assert decision(old_key) == "401"
+    assert decision(new_key) == expected_allow(org, f"api_key:{new_id}", "api_key", new_usage_key)
+    keys = {k["value"]: k for k in aws.gateway_keys()}
+    assert set(keys) == {old_usage_key, new_usage_key}
+    assert (keys[old_usage_key]["enabled"], keys[new_usage_key]["enabled"]) == (False, True)
+    assert keys[new_usage_key]["name"] == f"pa_{new_prefix}"
+    assert aws.plan_key_ids("starter") == {keys[old_usage_key]["id"], keys[new_usage_key]["id"]}
+    assert shim.flushed == [(aws.api_id, "prod")]
+    rows = {row[3]: row for row in rows_of(db, org)}
+    assert (rows[old_prefix][6], rows[new_prefix][6]) == (now, None)
+    assert rows[new_prefix][2] == rows[old_prefix][2]  # the same name
+
+    code, _out, err = run(["rotate", old_prefix], capsys, aws.shim())
+    assert code == 1 and f"pa_{old_prefix} is revoked" in err
+
+
+def legacy_key(db: Stores, aws: Aws, org: int, key_id: int, tier: str, *, revoked_at: datetime | None = None) -> str:
+    """A key as issued before usage keys: no usage_key, and the whole key string as its API Gateway key's value."""
+    key = generate_api_key()
+    prefix = key.split("_")[1]
+    db.insert_pg(
+        "api_keys",
+        ["id", "org_id", "name", "prefix", "key_hash", "revoked_at"],
+        [[key_id, org, "legacy", prefix, hashlib.sha256(key.encode()).hexdigest(), revoked_at]],
+    )
+    gateway_id = aws.client.create_api_key(
+        name=f"pa_{prefix}", enabled=revoked_at is None, value=key, customerId=str(org)
+    )["id"]
+    aws.client.create_usage_plan_key(usagePlanId=aws.plans[tier], keyId=gateway_id, keyType="API_KEY")
+    return key
+
+
+@pytest.mark.usefixtures("authorizer_env")
+def test_migrate_moves_legacy_keys_to_usage_keys_and_deletes_every_gateway_key_holding_a_secret(
+    db: Stores, ids: Iterator[int], org: int, aws: Aws, now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live_id, revoked_id = next(ids), next(ids)
+    live = legacy_key(db, aws, org, live_id, "pro")
+    revoked = legacy_key(db, aws, org, revoked_id, "pro", revoked_at=now - timedelta(days=1))
+    current = create(org, next(ids), capsys, aws)
+    current_usage_key = usage_key_of(db, current.split("_")[1])
+    # A legacy key keeps working until migrated: its usage-plan key is its own string.
+    assert decision(live) == expected_allow(org, f"api_key:{live_id}", "api_key", live)
+    aws.requests.clear()
+    capsys.readouterr()  # the authorizer's log lines
+
+    shim = aws.shim()
+    code, out, err = run(["migrate"], capsys, shim)
+    assert (code, out) == (0, ""), err
+    assert "migrated 1 key(s) to usage keys; deleted 2 API Gateway key(s)" in err
+
+    live_usage_key = usage_key_of(db, live.split("_")[1])
+    assert decision(live) == expected_allow(org, f"api_key:{live_id}", "api_key", live_usage_key)
+    assert decision(revoked) == "401"
+    keys = {k["value"]: k for k in aws.gateway_keys()}
+    assert set(keys) == {current_usage_key, live_usage_key}  # no value is a customer's key any more
+    assert keys[live_usage_key]["name"] == f"pa_{live.split('_')[1]}" and keys[live_usage_key]["enabled"]
+    assert aws.plan_key_ids("pro") == {keys[current_usage_key]["id"], keys[live_usage_key]["id"]}
+    assert shim.flushed == [(aws.api_id, "prod")]
+    assert_no_request_carries(aws, [live, revoked])
+
+    # Re-running changes nothing.
+    code, _out, err = run(["migrate"], capsys, aws.shim())
+    assert code == 0 and "migrated 0 key(s) to usage keys; deleted 0 API Gateway key(s)" in err
+    assert {k["value"] for k in aws.gateway_keys()} == {current_usage_key, live_usage_key}
+
+
+def assert_no_request_carries(aws: Aws, keys: list[str]) -> None:
+    assert aws.requests, "no API Gateway call was recorded"
+    for operation, params in aws.requests:
+        sent = json.dumps(params, default=str)
+        for key in keys:
+            assert key not in sent and key.split("_", 2)[2] not in sent, operation
+
+
+@pytest.mark.usefixtures("authorizer_env")
+def test_no_api_gateway_call_ever_receives_a_customer_secret(
+    db: Stores, ids: Iterator[int], org: int, aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every parameter of every API Gateway request of create, rotate, revoke and migrate, as botocore got it."""
+    issued = [create(org, next(ids), capsys, aws) for _ in range(2)]
+    code, out, err = run(["rotate", issued[0].split("_")[1]], capsys, aws.shim())
+    assert code == 0, err
+    issued.append(out.strip())
+    for argv in (["revoke", issued[1].split("_")[1]], ["migrate"]):
+        code, _out, err = run(argv, capsys, aws.shim())
+        assert code == 0, err
+    operations = {operation for operation, _params in aws.requests}
+    assert {"CreateApiKey", "CreateUsagePlanKey", "UpdateApiKey", "GetApiKeys", "GetUsagePlans"} <= operations
+    assert_no_request_carries(aws, issued)
+    assert [decision(key) == "401" for key in issued] == [True, True, False]  # rotated, revoked, the new one

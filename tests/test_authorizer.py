@@ -35,6 +35,7 @@ from tests.authorizer_support import (
     expected_allow,
     normalized,
     rsa_key,
+    trust_test_ca,
 )
 from tests.conftest import Stores
 
@@ -53,6 +54,9 @@ SERVER_FAULT = "5xx"
 
 JWKS = "<jwks>"  # placeholder in a case's env: the URL of the test JWKS server
 CLOSED = "<closed>"  # placeholder: a URL where nothing listens
+JWKS_HTTP = "<jwks-http>"  # placeholder: the test JWKS server's URL with http:// instead of https://
+HS_NEXT_SECRET = "test-hs256-next-secret-fedcba9876543210-rotation"
+ROTATION_ENV = {"JWT_SECRET": json.dumps({"2026-05": HS_SECRET, "2026-06": HS_NEXT_SECRET})}
 JWKS_ENV = {"JWT_ALGORITHMS": "RS256,ES256", "JWT_JWKS_URL": JWKS}
 
 
@@ -106,6 +110,7 @@ def auth_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("JWT_SECRET", HS_SECRET)
     monkeypatch.setenv("FRONTEND_USAGE_KEY", FRONTEND_KEY)
+    trust_test_ca(monkeypatch)
     authorizer_jwks.jwks_key_set.cache_clear()
     yield
     authorizer_jwks.jwks_key_set.cache_clear()
@@ -144,24 +149,40 @@ class Maker:
         )
 
     def hs(
-        self, claims: dict[str, Any] | None = None, *, secret: str = HS_SECRET, scheme: str = "Bearer"
+        self,
+        claims: dict[str, Any] | None = None,
+        *,
+        secret: str = HS_SECRET,
+        scheme: str = "Bearer",
+        kid: str | None = None,
     ) -> Credential:
         body = claims or self.claims()
-        return self.jwt_credential(jwt.encode(body, secret, algorithm="HS256"), body, scheme)
+        headers = {"kid": kid} if kid is not None else None
+        return self.jwt_credential(jwt.encode(body, secret, algorithm="HS256", headers=headers), body, scheme)
+
+    def hs_next(self, kid: str) -> Credential:
+        """A token signed with the next HS256 secret, under `kid`."""
+        return self.hs(secret=HS_NEXT_SECRET, kid=kid)
 
     def signed(self, key: SigningKey, claims: dict[str, Any] | None = None, **sign_kwargs: Any) -> Credential:
         body = claims or self.claims()
         return self.jwt_credential(key.sign(body, **sign_kwargs), body)
 
     def api_key(
-        self, *, revoked: bool = False, expires_in: timedelta | None = None, store: bool = True, scheme: str = "Bearer"
+        self,
+        *,
+        revoked: bool = False,
+        expires_in: timedelta | None = None,
+        store: bool = True,
+        scheme: str = "Bearer",
+        usage_key: str | None = None,
     ) -> Credential:
         key = generate_api_key()
         key_id = next(self.ids)
         if store:
             self.db.insert_pg(
                 "api_keys",
-                ["id", "org_id", "name", "prefix", "key_hash", "expires_at", "revoked_at"],
+                ["id", "org_id", "name", "prefix", "key_hash", "expires_at", "revoked_at", "usage_key"],
                 [
                     [
                         key_id,
@@ -171,6 +192,7 @@ class Maker:
                         api_key_hash(key),
                         None if expires_in is None else self.now + expires_in,
                         self.now - timedelta(hours=1) if revoked else None,
+                        usage_key,
                     ]
                 ],
             )
@@ -180,7 +202,7 @@ class Maker:
             org_id=self.org_id,
             principal_id=f"api_key:{key_id}",
             auth_type="api_key",
-            usage_key=key,
+            usage_key=usage_key or key,  # a legacy row (no usage_key) is metered by the key string
         )
 
     def header(self, value: str | None) -> Credential:
@@ -265,7 +287,20 @@ CASES = [
         ALLOW,
         {"JWT_ALGORITHMS": "RS256, HS256", "JWT_JWKS_URL": JWKS},
     ),
+    Case("hs256 one secret: a kid is ignored", lambda m: m.hs(kid="anything"), ALLOW),
+    Case("hs256 rotation: the current secret's kid", lambda m: m.hs(kid="2026-05"), ALLOW, ROTATION_ENV),
+    Case("hs256 rotation: the next secret's kid", lambda m: m.hs_next("2026-06"), ALLOW, ROTATION_ENV),
     # ---- HS256 JWTs: rejected ----
+    Case("hs256 rotation: no kid", lambda m: m.hs(), UNAUTHORIZED, ROTATION_ENV),
+    Case("hs256 rotation: a kid not configured", lambda m: m.hs(kid="2026-04"), UNAUTHORIZED, ROTATION_ENV),
+    Case(
+        "hs256 rotation: the next secret, the current kid", lambda m: m.hs_next("2026-05"), UNAUTHORIZED, ROTATION_ENV
+    ),
+    Case(
+        "hs256 the next secret while only the current one is configured",
+        lambda m: m.hs(secret=HS_NEXT_SECRET),
+        UNAUTHORIZED,
+    ),
     Case("hs256 expired 31 s ago", lambda m: m.hs(m.claims(exp=m.at(-31))), UNAUTHORIZED),
     Case("hs256 expired a day ago", lambda m: m.hs(m.claims(exp=m.at(-86400))), UNAUTHORIZED),
     Case(
@@ -397,7 +432,13 @@ CASES = [
         JWKS_ENV,
     ),
     # ---- API keys (rows in Postgres) ----
-    Case("api key valid", lambda m: m.api_key(), ALLOW),
+    Case("api key valid (legacy: no usage_key yet)", lambda m: m.api_key(), ALLOW),
+    Case("api key valid, metered by its usage_key", lambda m: m.api_key(usage_key=f"uk_{m.org_id}_0123456789"), ALLOW),
+    Case(
+        "api key revoked, with a usage_key",
+        lambda m: m.api_key(revoked=True, usage_key=f"uk_{m.org_id}_revoked_0123"),
+        UNAUTHORIZED,
+    ),
     Case("api key valid with a future expiry", lambda m: m.api_key(expires_in=timedelta(days=1)), ALLOW),
     Case("api key scheme in lowercase", lambda m: m.api_key(scheme="bearer"), ALLOW),
     Case("api key revoked", lambda m: m.api_key(revoked=True), UNAUTHORIZED),
@@ -413,6 +454,20 @@ CASES = [
     # ---- server faults: never a 401 ----
     Case("hs256 secret shorter than 32 bytes", lambda m: m.hs(), SERVER_FAULT, {"JWT_SECRET": SHORT_SECRET}),
     Case("hs256 without any secret configured", lambda m: m.hs(), SERVER_FAULT, {"JWT_SECRET": None}),
+    Case(
+        "hs256 rotation with a short secret",
+        lambda m: m.hs(kid="a"),
+        SERVER_FAULT,
+        {"JWT_SECRET": json.dumps({"a": HS_SECRET, "b": SHORT_SECRET})},
+    ),
+    Case("hs256 secrets as broken JSON", lambda m: m.hs(kid="a"), SERVER_FAULT, {"JWT_SECRET": '{"a": '}),
+    Case("hs256 secrets as an empty JSON object", lambda m: m.hs(kid="a"), SERVER_FAULT, {"JWT_SECRET": "{}"}),
+    Case(
+        "jwks url over plain http",
+        lambda m: m.signed(m.keys.rsa),
+        SERVER_FAULT,
+        {"JWT_ALGORITHMS": "RS256", "JWT_JWKS_URL": JWKS_HTTP},
+    ),
     Case(
         "JWT_ALGORITHMS=none",
         lambda m: m.header(f"Bearer {unsigned(m.claims())}"),
@@ -480,7 +535,8 @@ def test_credential_has_its_exact_outcome(
     placeholders = {
         JWKS: jwks_server.url,
         CLOSED: closed_port_url(),
-        "<closed-db>": closed_port_url("/analytics").replace("http://", "postgresql://u:p@"),
+        JWKS_HTTP: jwks_server.url.replace("https://", "http://"),
+        "<closed-db>": closed_port_url("/analytics").replace("https://", "postgresql://u:p@"),
     }
     for name, value in case.env.items():
         if value is None:
@@ -513,7 +569,7 @@ def test_credential_has_its_exact_outcome(
         assert str(failure) != "Unauthorized", "a server fault must not be reported as 401"
 
     assert lines, "the decision is logged"
-    secrets_seen = [*credential.sensitive, HS_SECRET, FRONTEND_KEY, SHORT_SECRET]
+    secrets_seen = [*credential.sensitive, HS_SECRET, HS_NEXT_SECRET, FRONTEND_KEY, SHORT_SECRET]
     for line in lines:
         for secret in secrets_seen:
             assert secret not in line, f"a secret reached the log: {line[:200]}"

@@ -24,8 +24,10 @@ from tests.authorizer_support import (
     closed_port_url,
     ec_key,
     expected_allow,
+    local_tls,
     normalized,
     rsa_key,
+    trust_test_ca,
 )
 
 ORG_ID = 4242
@@ -48,7 +50,8 @@ def ec_a() -> SigningKey:
 
 
 @pytest.fixture
-def server() -> Iterator[JwksServer]:
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[JwksServer]:
+    trust_test_ca(monkeypatch)
     jwks = JwksServer()
     yield jwks
     jwks.stop()
@@ -239,3 +242,29 @@ def test_a_hanging_jwks_times_out(server: JwksServer, rsa_a: SigningKey, contain
 def test_the_container_client_uses_a_short_timeout(server: JwksServer, container_clock: FakeMonotonic) -> None:
     client = authorizer_jwks.jwks_key_set(server.url)._client
     assert 0 < client.timeout <= 3
+
+
+@pytest.mark.usefixtures("jwks_env")
+def test_a_plain_http_jwks_url_is_a_configuration_error_and_is_never_fetched(
+    monkeypatch: pytest.MonkeyPatch, server: JwksServer, rsa_a: SigningKey, now: datetime
+) -> None:
+    server.serve(rsa_a)
+    monkeypatch.setenv("JWT_JWKS_URL", server.url.replace("https://", "http://"))
+    assert decide(token(rsa_a, now)) == "5xx"
+    assert server.requests == 0
+
+
+@pytest.mark.usefixtures("jwks_env")
+def test_a_jwks_whose_certificate_is_not_trusted_is_a_server_fault(
+    monkeypatch: pytest.MonkeyPatch,
+    server: JwksServer,
+    rsa_a: SigningKey,
+    now: datetime,
+    container_clock: FakeMonotonic,
+) -> None:
+    server.serve(rsa_a)
+    monkeypatch.delenv("SSL_CERT_FILE")  # the system's CAs: the test CA is not among them
+    assert decide(token(rsa_a, now)) == "5xx"
+    monkeypatch.setenv("SSL_CERT_FILE", str(local_tls().ca_file))
+    container_clock.advance(authorizer_jwks.RETRY_AFTER_FAILURE_SECONDS)
+    check_allowed(decide(token(rsa_a, now)))  # the same server, once its CA is trusted

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from functools import cache
@@ -105,7 +106,8 @@ def test_functions_and_layer_follow_the_contract() -> None:
         assert props["Handler"] == "app.lambda_handler", logical_id
         assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == f"analytics-{name}"
         # Built by layers/common/Makefile (no Docker, no local python3.13 needed).
-        assert functions[logical_id]["Metadata"] == {"BuildMethod": "makefile", "ContextPath": "layers/common"}
+        metadata = functions[logical_id]["Metadata"]
+        assert (metadata["BuildMethod"], metadata["ContextPath"]) == ("makefile", "layers/common")
         if name in NAMES:
             assert props["Events"] == {
                 "Get": {
@@ -138,14 +140,38 @@ def test_globals_runtime_and_time_limits() -> None:
     assert template["Parameters"]["FunctionMemorySize"]["Default"] >= 1024
 
 
-def test_environment_follows_spec_section_5() -> None:
+# What each function reads, from its code: the four endpoints that query ClickHouse, the two that only
+# query Postgres, and the authorizer (api_keys, through its own credential).
+POSTGRES_ONLY = {"ActivationsFunction", "CopilotFunction"}
+CURSOR_SIGNERS = {"SegmentsFunction", "ActivationsFunction"}  # they sign pagination cursors
+STORE_SETTINGS = {
+    logical_id: {"DATABASE_URL": "DatabaseUrl", "DATABASE_SECRET_ARN": "DatabaseSecretArn"}
+    | (
+        {}
+        if logical_id in POSTGRES_ONLY
+        else {"CLICKHOUSE_URL": "ClickHouseUrl", "CLICKHOUSE_SECRET_ARN": "ClickHouseSecretArn"}
+    )
+    for logical_id in FUNCTIONS
+}
+STORE_SETTINGS["AuthorizerFunction"] = {
+    "DATABASE_URL": "AuthorizerDatabaseUrl",
+    "DATABASE_SECRET_ARN": "AuthorizerDatabaseSecretArn",
+}
+
+
+def test_each_function_gets_exactly_its_stores_settings() -> None:
     resources = transformed()["Resources"]
-    store_settings = {"DATABASE_URL", "DATABASE_SECRET_ARN", "CLICKHOUSE_URL", "CLICKHOUSE_SECRET_ARN"}
+    store_names = {"DATABASE_URL", "DATABASE_SECRET_ARN", "CLICKHOUSE_URL", "CLICKHOUSE_SECRET_ARN"}
     for logical_id in FUNCTIONS:
         variables = resources[logical_id]["Properties"]["Environment"]["Variables"]
-        assert store_settings <= set(variables), logical_id
+        stores = {name: value["Ref"] for name, value in variables.items() if name in store_names}
+        assert stores == STORE_SETTINGS[logical_id], logical_id
         assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"} <= set(variables)
         assert resources[logical_id]["Properties"]["Architectures"] == ["arm64"]
+    for name in ("ActivationsFunction", "CopilotFunction", "AuthorizerFunction"):  # and so no ClickHouse code path
+        module = FUNCTIONS[name]
+        code = "".join(path.read_text() for path in (ROOT / "functions" / module).glob("*.py"))
+        assert "clickhouse" not in code.lower(), name
     authorizer = resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
     assert {"JWT_ALGORITHMS", "JWT_SECRET_ARN", "JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE"} <= set(authorizer)
     assert authorizer["FRONTEND_USAGE_KEY_SECRET_ARN"] == {"Ref": "FrontendUsageKeySecret"}
@@ -245,40 +271,181 @@ def test_usage_plans_per_tier_and_the_frontend_key() -> None:
     assert {"ApiUrl", *(f"{plan}Id" for plan in plans)} <= set(outputs)
 
 
-def _secret_grants(role: dict[str, Any]) -> dict[str, str | None]:
-    """Secret parameter (or resource) -> the condition under which the role may read it."""
+def _role_grants(role: dict[str, Any]) -> tuple[dict[str, str | None], list[Any]]:
+    """(secret parameter or resource -> the condition under which the role may read it, the log resources)."""
     grants: dict[str, str | None] = {}
-    for entry in role["Properties"].get("Policies", []):
+    logs: list[Any] = []
+    for entry in role["Properties"]["Policies"]:
         condition, policy = None, entry
         if "Fn::If" in entry:
             condition, policy, otherwise = entry["Fn::If"]
             assert otherwise == {"Ref": "AWS::NoValue"}
-        for statement in policy["PolicyDocument"]["Statement"]:
-            assert statement["Effect"] == "Allow"
-            assert statement["Action"] == ["secretsmanager:GetSecretValue"], statement
-            resource = statement["Resource"]["Fn::Sub"][1]["secretArn"]["Ref"]
-            grants[resource] = condition
-    return grants
+        [statement] = policy["PolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Allow"
+        if statement["Action"] == "secretsmanager:GetSecretValue":
+            grants[statement["Resource"]["Ref"]] = condition
+        else:
+            assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"], statement
+            assert condition is None
+            logs.append(statement["Resource"])
+    return grants, logs
 
 
 def test_functions_read_exactly_their_secrets_and_only_when_configured() -> None:
     resources = transformed()["Resources"]
-    endpoint_grants = {"DatabaseSecretArn": "HasDatabaseSecret", "ClickHouseSecretArn": "HasClickHouseSecret"}
-    for logical_id in FUNCTIONS:
-        grants = _secret_grants(resources[f"{logical_id}Role"])
+    for logical_id, name in FUNCTIONS.items():
+        role = resources[logical_id]["Properties"]["Role"]
+        assert role == {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]}, logical_id  # ours, not one SAM makes
+        grants, logs = _role_grants(resources[f"{logical_id}Role"])
         if logical_id == "AuthorizerFunction":
             assert grants == {
-                "DatabaseSecretArn": "HasDatabaseSecret",
+                "AuthorizerDatabaseSecretArn": "HasAuthorizerDatabaseSecret",
                 "JwtSecretArn": "HasJwtSecret",
                 "FrontendUsageKeySecret": None,
             }
-        elif logical_id in ("SegmentsFunction", "ActivationsFunction"):  # they sign pagination cursors
-            assert grants == {**endpoint_grants, "CursorSecret": None}, logical_id
         else:
-            assert grants == endpoint_grants, logical_id
+            expected: dict[str, str | None] = {"DatabaseSecretArn": "HasDatabaseSecret"}
+            if logical_id not in POSTGRES_ONLY:
+                expected["ClickHouseSecretArn"] = "HasClickHouseSecret"
+            if logical_id in CURSOR_SIGNERS:
+                expected["CursorSecret"] = None
+            assert grants == expected, logical_id
+        assert logs == [{"Fn::GetAtt": [f"{name.capitalize()}LogGroup", "Arn"]}], logical_id  # its own log group only
     conditions = transformed()["Conditions"]
-    for parameter, condition in (*endpoint_grants.items(), ("JwtSecretArn", "HasJwtSecret")):
+    for parameter, condition in (
+        ("DatabaseSecretArn", "HasDatabaseSecret"),
+        ("AuthorizerDatabaseSecretArn", "HasAuthorizerDatabaseSecret"),
+        ("ClickHouseSecretArn", "HasClickHouseSecret"),
+        ("JwtSecretArn", "HasJwtSecret"),
+    ):
         assert conditions[condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
+
+
+def test_no_vpc_or_xray_policy_unless_enabled() -> None:
+    resources = transformed()["Resources"]
+    roles = {k: v for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"}
+    assert set(roles) == {f"{logical_id}Role" for logical_id in FUNCTIONS} | {"ApiGatewayLogsRole"}
+    for logical_id in FUNCTIONS:
+        managed = roles[f"{logical_id}Role"]["Properties"]["ManagedPolicyArns"]
+        assert managed == [
+            {
+                "Fn::If": [
+                    "HasVpc",
+                    {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"},
+                    {"Ref": "AWS::NoValue"},
+                ]
+            },
+            {
+                "Fn::If": [
+                    "TracingEnabled",
+                    {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"},
+                    {"Ref": "AWS::NoValue"},
+                ]
+            },
+        ], logical_id
+        props = resources[logical_id]["Properties"]
+        assert props["VpcConfig"]["Fn::If"][0] == "HasVpc"
+        assert props["TracingConfig"] == {"Mode": {"Fn::If": ["TracingEnabled", "Active", "PassThrough"]}}
+    assert roles["ApiGatewayLogsRole"]["Condition"] == "CreateApiGatewayLogRole"
+
+
+def test_reserved_concurrency_per_function_with_no_reservation_possible() -> None:
+    template = transformed()
+    resources, conditions = template["Resources"], template["Conditions"]
+    for logical_id in FUNCTIONS:
+        parameter, condition = (
+            ("AuthorizerReservedConcurrency", "HasAuthorizerReservation")
+            if logical_id == "AuthorizerFunction"
+            else ("FunctionReservedConcurrency", "HasFunctionReservation")
+        )
+        assert resources[logical_id]["Properties"]["ReservedConcurrentExecutions"] == {
+            "Fn::If": [condition, {"Ref": parameter}, {"Ref": "AWS::NoValue"}]
+        }
+        assert conditions[condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, 0]}]}
+        assert template["Parameters"][parameter]["Default"] > 0
+
+
+def test_stage_throttle_and_json_access_log_without_the_token() -> None:
+    resources = transformed()["Resources"]
+    stage = resources["AnalyticsApiStage"]["Properties"]
+    [settings] = stage["MethodSettings"]
+    assert settings == {
+        "ResourcePath": "/*",
+        "HttpMethod": "*",
+        "ThrottlingRateLimit": {"Ref": "StageRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "StageBurstLimit"},
+        "MetricsEnabled": True,
+        "DataTraceEnabled": False,
+        "CachingEnabled": False,
+    }
+    log = stage["AccessLogSetting"]
+    assert log["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    fields = json.loads(log["Format"])  # every value a quoted $context variable: valid JSON as written
+    assert {
+        "requestId": "$context.requestId",
+        "status": "$context.status",
+        "latencyMs": "$context.responseLatency",
+        "authorizerLatencyMs": "$context.authorizer.latency",
+        "apiKeyId": "$context.identity.apiKeyId",
+        "orgId": "$context.authorizer.org_id",
+    }.items() <= fields.items()
+    for value in fields.values():
+        assert "$context.identity.apiKey}" not in value + "}"  # the key value itself is never logged
+        assert "header" not in value.lower() and "authorization" not in value.lower()
+    log_groups = {k: v for k, v in resources.items() if v["Type"] == "AWS::Logs::LogGroup"}
+    for logical_id, group in log_groups.items():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["LogsKey", "Arn"]}, logical_id
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, logical_id
+    assert resources["LogsKey"]["Properties"]["EnableKeyRotation"] is True
+    # Access logging needs the account's CloudWatch role: the API waits for it when this stack makes it.
+    assert resources["AnalyticsApi"]["DependsOn"] == "ApiGatewayAccountReady"
+    assert resources["ApiGatewayAccountReady"]["Metadata"] == {
+        "Account": {"Fn::If": ["CreateApiGatewayLogRole", {"Ref": "ApiGatewayAccount"}, ""]}
+    }
+
+
+def test_optional_waf_with_managed_rules_and_rate_limits_per_ip_and_per_token() -> None:
+    resources = transformed()["Resources"]
+    waf = {k: v for k, v in resources.items() if v["Type"].startswith("AWS::WAFv2::")}
+    assert set(waf) == {"WebAcl", "WebAclAssociation", "WafLogging"}
+    assert all(v["Condition"] == "WafEnabled" for v in waf.values())
+    acl = waf["WebAcl"]["Properties"]
+    assert (acl["Scope"], acl["DefaultAction"]) == ("REGIONAL", {"Allow": {}})
+    rules = {rule["Name"]: rule for rule in acl["Rules"]}
+    managed = {
+        rule["Statement"]["ManagedRuleGroupStatement"]["Name"]
+        for rule in rules.values()
+        if "ManagedRuleGroupStatement" in rule["Statement"]
+    }
+    assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+    per_ip = rules["rate-per-ip"]["Statement"]["RateBasedStatement"]
+    assert per_ip == {
+        "Limit": {"Ref": "WafRequestsPerIpPerMinute"},
+        "EvaluationWindowSec": 60,
+        "AggregateKeyType": "IP",
+    }
+    per_token = rules["rate-per-token"]["Statement"]["RateBasedStatement"]
+    assert per_token["AggregateKeyType"] == "CUSTOM_KEYS"
+    assert per_token["CustomKeys"] == [
+        {"Header": {"Name": "authorization", "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
+    ]
+    assert per_token["Limit"] == {"Ref": "WafRequestsPerTokenPerMinute"}
+    assert rules["rate-per-ip"]["Action"] == rules["rate-per-token"]["Action"] == {"Block": {}}
+    assert len({rule["Priority"] for rule in rules.values()}) == len(rules)
+    association = waf["WebAclAssociation"]["Properties"]
+    stage_arn = "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${AnalyticsApi}/stages/${AnalyticsApiStage}"
+    assert association["ResourceArn"] == {"Fn::Sub": stage_arn}
+    assert waf["WafLogging"]["Properties"]["RedactedFields"] == [{"SingleHeader": {"Name": "authorization"}}]
+
+
+def test_checkov_skips_are_each_justified_next_to_their_resource() -> None:
+    skipped = 0
+    for logical_id, resource in load_template()["Resources"].items():
+        for skip in ((resource.get("Metadata") or {}).get("checkov") or {}).get("skip", []):
+            assert set(skip) == {"id", "comment"}, logical_id
+            assert skip["id"].startswith("CKV") and len(skip["comment"].split()) >= 8, (logical_id, skip)
+            skipped += 1
+    assert skipped > 0
 
 
 def test_optional_vpc_logs_and_alarms() -> None:
@@ -297,7 +464,26 @@ def test_optional_vpc_logs_and_alarms() -> None:
         for v in resources.values()
         if v["Type"] == "AWS::CloudWatch::Alarm"
     }
-    assert alarms == {"5XXError", "Latency", "Throttles"}
+    assert alarms == {"5XXError", "Latency", "Throttles", "AuthorizerFaults", "StoreFailures"}
+    filters = {
+        v["Properties"]["LogGroupName"]["Ref"]: v["Properties"]
+        for v in resources.values()
+        if v["Type"] == "AWS::Logs::MetricFilter"
+    }
+    assert set(filters) == {f"{name.capitalize()}LogGroup" for name in FUNCTIONS.values()}
+    for log_group, metric_filter in filters.items():
+        [metric] = metric_filter["MetricTransformations"]
+        if log_group == "AuthorizerLogGroup":
+            assert (metric_filter["FilterPattern"], metric["MetricName"]) == (
+                '{ $.decision = "error" }',
+                "AuthorizerFaults",
+            )
+        else:
+            assert (metric_filter["FilterPattern"], metric["MetricName"]) == (
+                '{ $.message = "store failure" }',
+                "StoreFailures",
+            )
+        assert metric["MetricNamespace"] == "PlatformAnalytics"
     assert resources["ApiLatencyP99Alarm"]["Properties"]["ExtendedStatistic"] == "p99"
     throttled = {
         metric["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
@@ -310,3 +496,22 @@ def test_optional_vpc_logs_and_alarms() -> None:
 @pytest.mark.parametrize("parameter", SECRET_PARAMETERS)
 def test_secret_arn_parameters_are_optional(parameter: str) -> None:
     assert load_template()["Parameters"][parameter]["Default"] == ""
+
+
+def test_dashboard_body_is_json_naming_the_stack_resources() -> None:
+    body, variables = transformed()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert variables == {"ApiName": {"Fn::Sub": "${AWS::StackName}-analytics"}}
+    names = set(re.findall(r"\$\{([A-Za-z:]+)\}", body))
+    assert names == {"AWS::Region", "ApiName", "StageName", *FUNCTIONS}
+    dashboard = json.loads(re.sub(r"\$\{[A-Za-z:]+\}", "x", body))
+    titles = {widget["properties"]["title"] for widget in dashboard["widgets"]}
+    assert {"Requests and errors", "API latency (ms)", "Faults, and error answers by cause (EMF)"} <= titles
+    searches = re.findall(r"SEARCH\('\{([^}]+)\} MetricName=\\\"(\w+)\\\"", body)
+    # The dimension sets analytics_common.metrics writes (tests/test_metrics.py), with Powertools' service.
+    assert sorted(searches) == [
+        ("PlatformAnalytics,cause,endpoint,service", "4xx"),
+        ("PlatformAnalytics,cause,endpoint,service", "5xx"),
+        ("PlatformAnalytics,endpoint,service", "ColdStart"),
+        ("PlatformAnalytics,endpoint,service", "Latency"),
+        ("PlatformAnalytics,endpoint,service,store", "StoreTime"),
+    ]

@@ -1,16 +1,28 @@
-"""Provision API keys for API-key customers: `python -m tools.apikeys create | revoke | list`.
+"""Provision API keys for API-key customers: `python -m tools.apikeys create | rotate | revoke | migrate | list`.
 
-An operator's tool (boto3, run from a checkout; not deployed):
+An operator's tool (boto3, run from a checkout; not deployed). What is stored where:
+Postgres keeps the key's prefix, the SHA-256 of the whole key and its `usage_key`;
+API Gateway keeps one API key per customer key, named `pa_<prefix>`, whose value is
+that `usage_key`: a random identifier, never the customer's secret. No API Gateway
+call this tool makes carries a customer's key or secret.
 
     create --org ID --tier TIER --name NAME [--expires DATE] [--stack NAME | --usage-plan-id ID] [--id N]
-        A new key `pa_<prefix>_<secret>`: its `api_keys` row (prefix and SHA-256 only),
-        the same value as an API Gateway API key named `pa_<prefix>`, added to the tier's
-        usage plan. The key is printed once, alone on stdout; it cannot be shown again.
+        A new key `pa_<prefix>_<secret>` with a new random usage key: the `api_keys` row,
+        and the usage key as an API Gateway API key in the tier's usage plan. The key is
+        printed once, alone on stdout; it cannot be shown again.
+    rotate PREFIX [--id N]
+        A new key (new secret, new usage key) for the same organization, name, expiry and
+        usage plan; printed once on stdout; then the old key is revoked as by `revoke`.
     revoke PREFIX
-        Sets `revoked_at`, disables the API Gateway key, and flushes the authorizer
+        Sets `revoked_at`, disables the key's API Gateway key, and flushes the authorizer
         cache of every API stage of the key's usage plans. Safe to re-run.
+    migrate
+        Keys issued before `usage_key` existed have their whole key string as their API
+        Gateway key's value. Each live one gets a usage key (a new API Gateway key in the
+        same usage plans), the authorizer caches are flushed, and the old API Gateway key
+        is deleted; revoked ones just lose their old API Gateway key. Safe to re-run.
     list --org ID
-        Prefixes, names, status and dates; never a secret or a hash.
+        Prefixes, names, status and dates; never a secret, a hash or a usage key.
 
 The tier's usage plan is `--usage-plan-id`, or else the usage plan named
 `<stack>-<tier>`, with the stack from `--stack` or `ANALYTICS_STACK_NAME`.
@@ -18,8 +30,8 @@ Postgres is `DATABASE_URL` (or `DATABASE_SECRET_ARN`), with a role that may writ
 `api_keys`; AWS credentials and region come from the usual boto3 chain.
 
 `create` never leaves half a key behind: the row is inserted in a transaction that
-commits only after API Gateway has the key in its usage plan; if API Gateway fails,
-the transaction is rolled back and an API Gateway key already created is deleted.
+commits only after API Gateway has the usage key in its usage plan; if API Gateway
+fails, the transaction is rolled back and an API Gateway key already created is deleted.
 """
 
 from __future__ import annotations
@@ -27,8 +39,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
+import secrets
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any, TextIO
 
@@ -41,15 +55,21 @@ from analytics_common.postgres import parse_database_url
 TIER_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 PREFIX_PATTERN = re.compile(rf"(?:{API_KEY_MARKER})?({PREFIX_REGEX})")
 MAX_NAME_LENGTH = 200
+# Marks an API Gateway key whose value is a usage key; a `pa_<prefix>` key without it is a legacy one,
+# whose value is the customer's whole key string (see `migrate`).
+USAGE_KEY_TAG = ("platform-analytics", "usage-key")
+USAGE_KEY_BYTES = 30  # 40 URL-safe characters; API Gateway wants 20 to 128
 
 ORGANIZATION_EXISTS = "SELECT 1 FROM organizations WHERE id = :org_id"
 LOCK_API_KEYS = "LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE"
 NEXT_API_KEY_ID = "SELECT COALESCE(MAX(id), 0) + 1 FROM api_keys"
 INSERT_API_KEY = """
-INSERT INTO api_keys (id, org_id, name, prefix, key_hash, created_at, expires_at)
-VALUES (:id, :org_id, :name, :prefix, :key_hash, :created_at, :expires_at)
+INSERT INTO api_keys (id, org_id, name, prefix, key_hash, created_at, expires_at, usage_key)
+VALUES (:id, :org_id, :name, :prefix, :key_hash, :created_at, :expires_at, :usage_key)
 """
-API_KEY_BY_PREFIX = "SELECT id, org_id, revoked_at FROM api_keys WHERE prefix = :prefix"
+API_KEY_BY_PREFIX = "SELECT id, org_id, name, expires_at, revoked_at FROM api_keys WHERE prefix = :prefix"
+ALL_API_KEYS = "SELECT prefix, org_id, revoked_at, usage_key FROM api_keys ORDER BY id"
+SET_USAGE_KEY = "UPDATE api_keys SET usage_key = :usage_key WHERE prefix = :prefix AND usage_key IS NULL"
 REVOKE_API_KEY = "UPDATE api_keys SET revoked_at = :now WHERE prefix = :prefix AND revoked_at IS NULL"
 API_KEYS_OF_ORGANIZATION = """
 SELECT prefix, name, created_at, expires_at, revoked_at
@@ -115,22 +135,28 @@ def _usage_plans(apigateway: Any, **filters: Any) -> Iterator[dict[str, Any]]:
             return
 
 
+def generate_usage_key() -> str:
+    """A usage-plan key value: random, and unrelated to any customer key."""
+    return secrets.token_urlsafe(USAGE_KEY_BYTES)
+
+
 def create_key(
     db: pg8000.native.Connection,
     apigateway: Any,
     *,
     org_id: int,
-    tier: str,
     name: str,
-    plan_id: str,
+    plan_ids: Sequence[str],
+    description: str,
     expires_at: datetime | None,
     key_id: int | None,
     now: datetime,
 ) -> tuple[str, int]:
-    """A new key for `org_id` in the tier's usage plan: (the key, its api_keys.id). All or nothing."""
+    """A new key for `org_id`, its usage key in `plan_ids`: (the key, its api_keys.id). All or nothing."""
     if not db.run(ORGANIZATION_EXISTS, org_id=org_id):
         raise ProvisioningError(f"organization {org_id} does not exist")
     key = generate_api_key()
+    usage_key = generate_usage_key()
     prefix = issued_key_prefix(key)
     db.run("BEGIN")
     try:
@@ -146,25 +172,39 @@ def create_key(
             key_hash=api_key_hash(key),
             created_at=now,
             expires_at=expires_at,
+            usage_key=usage_key,
         )
-        gateway_key_id = apigateway.create_api_key(
-            name=f"{API_KEY_MARKER}{prefix}",
-            description=f"org {org_id}, tier {tier}: {name}"[:1000],
-            enabled=True,
-            value=key,
-            customerId=str(org_id),
-        )["id"]
-        try:
-            apigateway.create_usage_plan_key(usagePlanId=plan_id, keyId=gateway_key_id, keyType="API_KEY")
-            db.run("COMMIT")
-        except BaseException:
-            _delete_gateway_key(apigateway, gateway_key_id)
-            raise
+        create_gateway_key(apigateway, prefix, usage_key, org_id, description, plan_ids)
+        db.run("COMMIT")
     except BaseException:
         with contextlib.suppress(Exception):  # the connection may be the thing that failed
             db.run("ROLLBACK")
         raise
     return key, key_id
+
+
+def create_gateway_key(
+    apigateway: Any, prefix: str, usage_key: str, org_id: int, description: str, plan_ids: Sequence[str]
+) -> str:
+    """The API Gateway key `pa_<prefix>` with the usage key as its value, in every plan; deleted if a step fails."""
+    tag, marker = USAGE_KEY_TAG
+    gateway_key_id = str(
+        apigateway.create_api_key(
+            name=f"{API_KEY_MARKER}{prefix}",
+            description=description[:1000],
+            enabled=True,
+            value=usage_key,
+            customerId=str(org_id),
+            tags={tag: marker},
+        )["id"]
+    )
+    try:
+        for plan_id in plan_ids:
+            apigateway.create_usage_plan_key(usagePlanId=plan_id, keyId=gateway_key_id, keyType="API_KEY")
+    except BaseException:
+        _delete_gateway_key(apigateway, gateway_key_id)
+        raise
+    return gateway_key_id
 
 
 def _delete_gateway_key(apigateway: Any, gateway_key_id: str) -> None:
@@ -177,44 +217,135 @@ def _delete_gateway_key(apigateway: Any, gateway_key_id: str) -> None:
         )
 
 
-# ---- revoke ----
+# ---- revoke and rotate ----
 
 
 def revoke_key(db: pg8000.native.Connection, apigateway: Any, prefix: str, now: datetime) -> list[tuple[str, str]]:
     """Revoke the key of `prefix` everywhere; the (API id, stage) pairs whose authorizer cache was flushed."""
-    rows = db.run(API_KEY_BY_PREFIX, prefix=prefix)
-    if not rows:
+    if not db.run(API_KEY_BY_PREFIX, prefix=prefix):
         raise ProvisioningError(f"no API key with prefix {prefix}")
     db.run(REVOKE_API_KEY, now=now, prefix=prefix)  # first: the authorizer reads this
 
-    flushed: list[tuple[str, str]] = []
     gateway_keys = _gateway_keys(apigateway, f"{API_KEY_MARKER}{prefix}")
     if not gateway_keys:
         print(f"warning: no API Gateway key named {API_KEY_MARKER}{prefix}", file=sys.stderr)
-    stages: set[tuple[str, str]] = set()
     for gateway_key in gateway_keys:
         apigateway.update_api_key(
             apiKey=gateway_key["id"], patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]
         )
+    return flush_authorizer_caches(apigateway, gateway_keys)
+
+
+def rotate_key(
+    db: pg8000.native.Connection, apigateway: Any, prefix: str, key_id: int | None, now: datetime
+) -> tuple[str, int, list[str]]:
+    """A new key replacing `prefix`'s (same organization, name, expiry, usage plans): (key, id, plan ids).
+
+    The old key is not revoked here: the caller prints the new key first, then revokes.
+    """
+    rows = db.run(API_KEY_BY_PREFIX, prefix=prefix)
+    if not rows:
+        raise ProvisioningError(f"no API key with prefix {prefix}")
+    _old_id, org_id, name, expires_at, revoked_at = rows[0]
+    if revoked_at is not None:
+        raise ProvisioningError(f"{API_KEY_MARKER}{prefix} is revoked; create a new key instead")
+    if expires_at is not None and expires_at <= now:
+        raise ProvisioningError(f"{API_KEY_MARKER}{prefix} has expired; create a new key instead")
+    plan_ids = sorted(_plans_of(apigateway, _gateway_keys(apigateway, f"{API_KEY_MARKER}{prefix}")))
+    if not plan_ids:
+        raise ProvisioningError(f"no usage plan holds {API_KEY_MARKER}{prefix}; create a new key instead")
+    key, new_id = create_key(
+        db,
+        apigateway,
+        org_id=int(org_id),
+        name=name,
+        plan_ids=plan_ids,
+        description=f"org {org_id}: {name} (rotated from {API_KEY_MARKER}{prefix})",
+        expires_at=expires_at,
+        key_id=key_id,
+        now=now,
+    )
+    return key, new_id, plan_ids
+
+
+def flush_authorizer_caches(apigateway: Any, gateway_keys: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Flush the authorizer cache of every API stage of these keys' usage plans; the (API id, stage) pairs."""
+    stages: set[tuple[str, str]] = set()
+    for gateway_key in gateway_keys:
         for plan in _usage_plans(apigateway, keyId=gateway_key["id"]):
             stages.update((stage["apiId"], stage["stage"]) for stage in plan.get("apiStages", []))
     for api_id, stage in sorted(stages):
         apigateway.flush_stage_authorizers_cache(restApiId=api_id, stageName=stage)
-        flushed.append((api_id, stage))
-    return flushed
+    return sorted(stages)
 
 
-def _gateway_keys(apigateway: Any, name: str) -> list[dict[str, Any]]:
+def _plans_of(apigateway: Any, gateway_keys: Sequence[dict[str, Any]]) -> set[str]:
+    return {str(plan["id"]) for key in gateway_keys for plan in _usage_plans(apigateway, keyId=key["id"])}
+
+
+def _gateway_keys(apigateway: Any, name: str | None = None) -> list[dict[str, Any]]:
+    """API Gateway keys (without their values) named `name`, or every key."""
     found: list[dict[str, Any]] = []
     position = None
+    query = {"nameQuery": name} if name else {}
     while True:
-        page = apigateway.get_api_keys(
-            nameQuery=name, includeValues=False, **({"position": position} if position else {})
-        )
-        found.extend(item for item in page.get("items", []) if item.get("name") == name)
+        page = apigateway.get_api_keys(includeValues=False, **query, **({"position": position} if position else {}))
+        found.extend(item for item in page.get("items", []) if name is None or item.get("name") == name)
         position = page.get("position")
         if not position:
             return found
+
+
+def is_usage_key(gateway_key: dict[str, Any]) -> bool:
+    tag, marker = USAGE_KEY_TAG
+    return (gateway_key.get("tags") or {}).get(tag) == marker
+
+
+# ---- migrate ----
+
+
+@dataclass
+class Migration:
+    migrated: list[str] = field(default_factory=list)  # prefixes that got a usage key
+    deleted: int = 0  # legacy API Gateway keys deleted (their value was a customer's key)
+    without_gateway_key: list[str] = field(default_factory=list)  # live legacy keys no API Gateway key holds
+
+
+def migrate_keys(db: pg8000.native.Connection, apigateway: Any) -> Migration:
+    """Give every live legacy key a usage key, and delete every API Gateway key whose value is a customer's key."""
+    legacy: dict[str, list[dict[str, Any]]] = {}
+    for gateway_key in _gateway_keys(apigateway):
+        name = str(gateway_key.get("name") or "")
+        if name.startswith(API_KEY_MARKER) and not is_usage_key(gateway_key):
+            legacy.setdefault(name.removeprefix(API_KEY_MARKER), []).append(gateway_key)
+    result = Migration()
+    replaced: list[dict[str, Any]] = []
+    for prefix, org_id, revoked_at, usage_key in db.run(ALL_API_KEYS):
+        old_keys = legacy.get(prefix, [])
+        if usage_key is None and revoked_at is None:
+            if not old_keys:
+                result.without_gateway_key.append(prefix)
+                continue
+            new_usage_key = generate_usage_key()
+            create_gateway_key(
+                apigateway,
+                prefix,
+                new_usage_key,
+                org_id,
+                f"org {org_id}: migrated {API_KEY_MARKER}{prefix}",
+                sorted(_plans_of(apigateway, old_keys)),
+            )
+            db.run(SET_USAGE_KEY, usage_key=new_usage_key, prefix=prefix)
+            result.migrated.append(prefix)
+        replaced.extend(old_keys)
+    # Decisions cached with an old usage key must not outlive the API Gateway key they name.
+    flush_authorizer_caches(apigateway, replaced)
+    for old_key in replaced:
+        for plan in _usage_plans(apigateway, keyId=old_key["id"]):
+            apigateway.delete_usage_plan_key(usagePlanId=plan["id"], keyId=old_key["id"])
+        apigateway.delete_api_key(apiKey=old_key["id"])
+        result.deleted += 1
+    return result
 
 
 # ---- list ----
@@ -293,12 +424,68 @@ def argument_parser() -> argparse.ArgumentParser:
     create.add_argument("--usage-plan-id", help="the usage plan to add the key to (instead of <stack>-<tier>)")
     create.add_argument("--id", type=_positive, help="api_keys.id to use (default: the next free id)")
 
+    rotate = commands.add_parser("rotate", help="replace a key by a new one (printed once), then revoke it")
+    rotate.add_argument("prefix", type=_prefix, help="the key's prefix, e.g. pa_k3x9q2mz")
+    rotate.add_argument("--id", type=_positive, help="api_keys.id of the new key (default: the next free id)")
+
     revoke = commands.add_parser("revoke", help="revoke a key by its prefix")
     revoke.add_argument("prefix", type=_prefix, help="the key's prefix, e.g. pa_k3x9q2mz")
+
+    commands.add_parser(
+        "migrate", help="give keys issued before usage keys one; delete API Gateway keys holding secrets"
+    )
 
     listing = commands.add_parser("list", help="list an organization's keys (never their secrets)")
     listing.add_argument("--org", type=_positive, required=True)
     return parser
+
+
+def _run_command(args: argparse.Namespace, db: pg8000.native.Connection, gateway: Any, now: datetime) -> int:
+    if args.command == "create":
+        if args.expires is not None and args.expires <= now:
+            raise ProvisioningError("--expires must be in the future")
+        plan_id = usage_plan_id(gateway, args.tier, args.stack, args.usage_plan_id)
+        key, key_id = create_key(
+            db,
+            gateway,
+            org_id=args.org,
+            name=args.name,
+            plan_ids=[plan_id],
+            description=f"org {args.org}, tier {args.tier}: {args.name}",
+            expires_at=args.expires,
+            key_id=args.id,
+            now=now,
+        )
+        _print_new_key(key, key_id, args.org, [plan_id])
+        return 0
+    if args.command == "rotate":
+        key, key_id, plan_ids = rotate_key(db, gateway, args.prefix, args.id, now)
+        _print_new_key(key, key_id, None, plan_ids)
+        sys.stdout.flush()  # the new key is out before anything about the old one can fail
+    if args.command == "migrate":
+        done = migrate_keys(db, gateway)
+        for prefix in done.without_gateway_key:
+            print(f"warning: no API Gateway key holds {API_KEY_MARKER}{prefix}; rotate it", file=sys.stderr)
+        print(
+            f"migrated {len(done.migrated)} key(s) to usage keys; deleted {done.deleted} API Gateway key(s) "
+            "whose value was a customer's key",
+            file=sys.stderr,
+        )
+        return 0
+    flushed = revoke_key(db, gateway, args.prefix, now)
+    stages = ", ".join(f"{api_id}/{stage}" for api_id, stage in flushed) or "none"
+    print(f"revoked pa_{args.prefix}; authorizer cache flushed for: {stages}", file=sys.stderr)
+    return 0
+
+
+def _print_new_key(key: str, key_id: int, org_id: int | None, plan_ids: Sequence[str]) -> None:
+    owner = f" for organization {org_id}" if org_id is not None else ""
+    print(
+        f"created {key[:11]} (api_keys.id {key_id}){owner} in usage plan {', '.join(plan_ids)}; "
+        "the key follows on stdout and is shown only this once",
+        file=sys.stderr,
+    )
+    print(key)
 
 
 def main(
@@ -320,32 +507,7 @@ def main(
             print(f"{count} key(s)", file=sys.stderr)
             return 0
         gateway = apigateway if apigateway is not None else api_gateway_client()
-        if args.command == "create":
-            if args.expires is not None and args.expires <= now:
-                raise ProvisioningError("--expires must be in the future")
-            plan_id = usage_plan_id(gateway, args.tier, args.stack, args.usage_plan_id)
-            key, key_id = create_key(
-                db,
-                gateway,
-                org_id=args.org,
-                tier=args.tier,
-                name=args.name,
-                plan_id=plan_id,
-                expires_at=args.expires,
-                key_id=args.id,
-                now=now,
-            )
-            print(
-                f"created {key[:11]} (api_keys.id {key_id}) for organization {args.org} in usage plan {plan_id}; "
-                "the key follows on stdout and is shown only this once",
-                file=sys.stderr,
-            )
-            print(key)
-            return 0
-        flushed = revoke_key(db, gateway, args.prefix, now)
-        stages = ", ".join(f"{api_id}/{stage}" for api_id, stage in flushed) or "none"
-        print(f"revoked pa_{args.prefix}; authorizer cache flushed for: {stages}", file=sys.stderr)
-        return 0
+        return _run_command(args, db, gateway, now)
     except ProvisioningError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -353,6 +515,10 @@ def main(
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         if args.command == "revoke":
             print("the database row may already be revoked; re-run revoke to finish", file=sys.stderr)
+        elif args.command == "rotate":
+            print(f"if a new key was printed, finish with: revoke {args.prefix}", file=sys.stderr)
+        elif args.command == "migrate":
+            print("keys migrated so far stay migrated; re-run migrate to finish", file=sys.stderr)
         return 1
     finally:
         with contextlib.suppress(Exception):

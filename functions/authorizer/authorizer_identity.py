@@ -36,7 +36,7 @@ class Principal:
     org_id: int
     principal_id: str  # `user:<sub>` or `api_key:<api_keys.id>`
     auth_type: Literal["jwt", "api_key"]
-    usage_key: str | None  # the caller's own API key; None for JWT callers (the frontend key applies)
+    usage_key: str | None  # the API key's usage-plan key (api_keys.usage_key); None for JWT callers (the frontend's)
 
 
 def authorization_header(event: Mapping[str, Any]) -> str | None:

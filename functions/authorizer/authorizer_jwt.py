@@ -2,9 +2,12 @@
 
 - `JWT_ALGORITHMS`: a comma-separated subset of HS256, RS256, ES256 (default
   HS256). Anything else, `none` included, is a configuration error.
-- HS256 verifies with `JWT_SECRET` (or the secret `JWT_SECRET_ARN` names), which
-  must be at least 32 bytes; RS256/ES256 with the key of the token's `kid` from
-  `JWT_JWKS_URL`. The token's `alg` picks the key source, and the signature is
+- HS256 verifies with `JWT_SECRET` (or the secret `JWT_SECRET_ARN` names): either
+  one secret, or a JSON object `{"<kid>": "<secret>", ...}` (a current and a next
+  secret, for rotation without downtime: docs/deploy.md), where the token's `kid`
+  selects the secret and a token without a listed `kid` is invalid. Every secret
+  must be at least 32 bytes. RS256/ES256 verify with the key of the token's `kid`
+  from `JWT_JWKS_URL`, which must be `https://`. The token's `alg` picks the key source, and the signature is
   checked with exactly that one algorithm, so a token can never make an RSA or
   EC public key serve as an HMAC secret.
 - Required claims: `sub` (a non-empty string), `exp`, `org_id`; `iss` and `aud`
@@ -14,11 +17,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -58,12 +63,16 @@ def jwt_settings() -> JwtSettings:
     unsupported = algorithms - SUPPORTED_ALGORITHMS
     if unsupported or not algorithms:
         raise ConfigurationError(f"JWT_ALGORITHMS may only list {sorted(SUPPORTED_ALGORITHMS)}")
+    jwks_url = config.env("JWT_JWKS_URL")
+    if jwks_url and not jwks_url.lower().startswith("https://"):
+        # Keys fetched over plain HTTP could be swapped on the way: anyone on the path could mint tokens.
+        raise ConfigurationError("JWT_JWKS_URL must be an https:// URL")
     return JwtSettings(
         algorithms=algorithms,
         issuer=config.env("JWT_ISSUER"),
         audience=config.env("JWT_AUDIENCE"),
         leeway_seconds=leeway_seconds(config.env("JWT_LEEWAY_SECONDS")),
-        jwks_url=config.env("JWT_JWKS_URL"),
+        jwks_url=jwks_url,
     )
 
 
@@ -89,7 +98,7 @@ def verify_jwt(token: str, settings: JwtSettings, now: datetime) -> Principal:
     if not isinstance(algorithm, str) or algorithm not in settings.algorithms:
         raise InvalidCredentials("jwt algorithm not accepted")
 
-    key: Any = hs256_secret() if algorithm == "HS256" else jwks_signing_key(header, settings)
+    key: Any = hs256_secret(header) if algorithm == "HS256" else jwks_signing_key(header, settings)
     try:
         claims = jwt.decode(
             token,
@@ -127,14 +136,46 @@ def verify_jwt(token: str, settings: JwtSettings, now: datetime) -> Principal:
     )
 
 
-def hs256_secret() -> bytes:
-    """The shared secret (JWT_SECRET or JWT_SECRET_ARN, cached); too short or missing is a server fault."""
-    secret = config.setting_or_secret("JWT_SECRET", "JWT_SECRET_ARN").encode("utf-8")
-    if not secret:
-        raise ConfigurationError("HS256 is accepted but JWT_SECRET or JWT_SECRET_ARN is not set")
-    if len(secret) < MIN_HS256_SECRET_BYTES:
-        raise ConfigurationError(f"the HS256 secret must be at least {MIN_HS256_SECRET_BYTES} bytes")
+def hs256_secret(header: Mapping[str, Any]) -> bytes:
+    """The shared secret for this token (JWT_SECRET or JWT_SECRET_ARN, cached); misconfigured is a server fault."""
+    secrets = hs256_secrets(config.setting_or_secret("JWT_SECRET", "JWT_SECRET_ARN"))
+    if ANY_KID in secrets:
+        return secrets[ANY_KID]
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
+        raise InvalidCredentials("hs256 jwt without a usable kid")
+    secret = secrets.get(kid)
+    if secret is None:
+        raise InvalidCredentials("hs256 jwt kid not configured")
     return secret
+
+
+ANY_KID = ""  # the key of a single configured secret: it verifies a token whatever its kid
+
+
+@lru_cache(maxsize=4)
+def hs256_secrets(configured: str) -> dict[str, bytes]:
+    """The configured HS256 secrets by kid: `{ANY_KID: secret}` for a plain secret, else the JSON object's."""
+    if not configured:
+        raise ConfigurationError("HS256 is accepted but JWT_SECRET or JWT_SECRET_ARN is not set")
+    if not configured.startswith("{"):
+        by_kid = {ANY_KID: configured}
+    else:
+        try:
+            by_kid = json.loads(configured)
+        except ValueError:
+            raise ConfigurationError("the HS256 secret starts with { but is not a JSON object") from None
+        if (
+            not isinstance(by_kid, dict)
+            or not by_kid
+            or not all(isinstance(k, str) and 0 < len(k) <= MAX_KID_LENGTH for k in by_kid)
+            or not all(isinstance(v, str) for v in by_kid.values())
+        ):
+            raise ConfigurationError('the HS256 secret must be a JSON object {"<kid>": "<secret>", ...}')
+    secrets = {kid: value.encode("utf-8") for kid, value in by_kid.items()}
+    if any(len(secret) < MIN_HS256_SECRET_BYTES for secret in secrets.values()):
+        raise ConfigurationError(f"every HS256 secret must be at least {MIN_HS256_SECRET_BYTES} bytes")
+    return secrets
 
 
 def jwks_signing_key(header: Mapping[str, Any], settings: JwtSettings) -> jwt.PyJWK:

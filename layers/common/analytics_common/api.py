@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
-from analytics_common import timing
+from analytics_common import metrics, timing
 from analytics_common.errors import ApiError, Forbidden
 from analytics_common.logs import use_json_logs_for_the_layer
 from analytics_common.query import Page, Query, next_link, parse_query
@@ -83,8 +83,10 @@ class AnalyticsResolver(APIGatewayRestResolver):
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         timing.reset()
+        metrics.reset()
         response = super().resolve(event, context)
         finish_response(event, response)
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
         self.logger.info(
             "request",
             extra={
@@ -92,9 +94,12 @@ class AnalyticsResolver(APIGatewayRestResolver):
                 "endpoint": event.get("resource") or event.get("path"),
                 "status": response.get("statusCode"),
                 "org_id": authorizer_context(event).get("org_id"),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "duration_ms": duration_ms,
             },
         )
+        # The route template only (never the raw path: its values are unbounded, and so would the metrics be).
+        endpoint = str(event.get("resource") or "unknown")
+        metrics.emit_request(endpoint, int(response.get("statusCode") or 0), duration_ms, timing.spent_seconds())
         return response
 
 
@@ -206,6 +211,7 @@ def create_app(logger: Logger) -> AnalyticsResolver:
 
     @app.exception_handler(ApiError)
     def api_error(exc: ApiError) -> Response:
+        metrics.note_cause(type(exc).__name__)
         if exc.status_code >= 500:
             logger.warning(
                 "store failure",
@@ -215,10 +221,12 @@ def create_app(logger: Logger) -> AnalyticsResolver:
 
     @app.not_found
     def not_found(_: NotFoundError) -> Response:
+        metrics.note_cause("NotFound")
         return error_response(HTTPStatus.NOT_FOUND, "Not found.")
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response:
+        metrics.note_cause(type(exc).__name__)
         logger.exception("unhandled error")
         return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error.")
 

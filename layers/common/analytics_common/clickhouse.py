@@ -39,6 +39,7 @@ CACHE_LOOKUP_SQL = """
 SELECT result
 FROM api_result_cache
 WHERE cache_key = {cache_key:String}
+  AND org_id = {org_id:UInt64}
   AND stored_at >= now64(3) - toIntervalMillisecond({ttl_ms:UInt64})
 ORDER BY stored_at DESC
 LIMIT 1
@@ -95,15 +96,16 @@ class ClickHouseClient:
             timing.cache_outcome("off")
             return self.rows(sql, **parameters)
         key = cache_key(sql, data_version, parameters)
+        org_id = parameters.get("org_id", 0)
         # A lookup that times out fails the request (the statement would too); a slow write is skipped.
-        cached = self._cache_call(CACHE_LOOKUP_SQL, (), cache_key=key, ttl_ms=int(ttl * 1000))
+        # org_id is in the key already; as a predicate it lets a sharded cluster prune to one shard.
+        cached = self._cache_call(CACHE_LOOKUP_SQL, (), cache_key=key, org_id=org_id, ttl_ms=int(ttl * 1000))
         if cached:
             timing.cache_outcome("hit")
             return json.loads(cached[0][0])
         timing.cache_outcome("miss")
         rows = self.rows(sql, **parameters)
         result = json.dumps([list(row) for row in rows], default=_plain)
-        org_id = parameters.get("org_id", 0)
         self._cache_call(CACHE_STORE_SQL, (StoreTimeout,), cache_key=key, org_id=org_id, result=result)
         return rows
 

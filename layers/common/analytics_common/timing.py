@@ -31,6 +31,11 @@ def measure(store: str) -> Iterator[None]:
         _spent_seconds[store] = _spent_seconds.get(store, 0.0) + time.perf_counter() - started
 
 
+def spent_seconds() -> dict[str, float]:
+    """Seconds spent in each store asked during the current request."""
+    return dict(_spent_seconds)
+
+
 def server_timing() -> str:
     """`pg;dur=3.1, ch;dur=12.0` (milliseconds), then `cache;desc=hit` (or miss, off) when a cacheable
     statement ran: "miss" if any of the request's lookups missed. "" when no store was asked."""
