@@ -37,7 +37,8 @@ from analytics_common.api import SECURITY_HEADERS
 from devstack import compression
 from devstack.iam import ACCOUNT_ID, REST_API_ID, STAGE, method_arn, policy_allows
 from devstack.lambda_runtime import Handler, LocalLambdaContext, add_code_paths, import_handler
-from devstack.template import API_ID, TEMPLATE, CannedAnswer, Route, load_template, read_api
+from devstack.limits import Limits, read_limits
+from devstack.template import API_ID, TEMPLATE, CannedAnswer, Route, Values, load_template, read_api
 
 log = logging.getLogger("devstack.gateway")
 
@@ -93,6 +94,11 @@ def unauthorized() -> GatewayError:
     return GatewayError("UNAUTHORIZED", 401, "Unauthorized.")
 
 
+def throttled(kind: str) -> GatewayError:
+    """A throttle (`THROTTLED`) or a usage plan's quota (`QUOTA_EXCEEDED`): 429."""
+    return GatewayError(kind, 429, "Too many requests." if kind == "THROTTLED" else "Usage quota exceeded.")
+
+
 def internal_error(kind: str, status: int = 500) -> GatewayError:
     return GatewayError(kind, status, "Internal server error.")
 
@@ -111,9 +117,13 @@ class LocalGateway:
         handlers: Mapping[str, Handler] | None = None,
         api_id: str = API_ID,
         monotonic: Callable[[], float] = time.monotonic,
+        parameters: Mapping[str, str] | None = None,
+        usage_plan_keys: Mapping[str, str] | None = None,
     ) -> None:
         template = load_template(template_path)
-        self.spec = read_api(template, api_id)
+        values = Values(template, parameters)
+        self.spec = read_api(template, api_id, values=values)
+        self.limits = Limits(read_limits(template, values, api_id), usage_plan_keys or {}, monotonic)
         self.minimum_compression_size = compression.minimum_compression_size(template, api_id)
         add_code_paths(self.spec)
         overrides = dict(handlers or {})
@@ -163,6 +173,11 @@ class LocalGateway:
         return HttpResponse(status, [*headers, *SECURITY_HEADERS.items()], body.encode())
 
     def _handle(self, request: HttpRequest, request_id: str) -> HttpResponse:
+        blocked = self.limits.waf_block(request.source_ip, request.header)
+        if blocked is not None:
+            return HttpResponse(blocked.status, list(blocked.headers), blocked.body.encode())
+        if self.limits.stage_throttled():
+            raise throttled("THROTTLED")
         parts = urlsplit(request.target)
         path = unquote(parts.path) or "/"
         resource = "/" + path.strip("/")
@@ -176,6 +191,9 @@ class LocalGateway:
         decision = self._authorize(request, route, path, query, context)
         if route.api_key_required and not decision.usage_key:
             raise GatewayError("INVALID_API_KEY", 403, "Forbidden.")
+        refusal = self.limits.plan_refusal(decision.usage_key)
+        if refusal is not None:
+            raise throttled(refusal)
         context["authorizer"] = {
             **decision.context,
             "principalId": decision.principal_id,

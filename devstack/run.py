@@ -27,7 +27,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -67,6 +67,7 @@ class RunOptions:
     scale: float = 1.0
     reload: bool = False
     template: Path = TEMPLATE
+    parameters: Mapping[str, str] = field(default_factory=dict)  # template parameter overrides (limits, WAF)
 
 
 class EmbeddedPostgres:
@@ -150,7 +151,7 @@ def prepare_stack(
     now = now or datetime.now(UTC)
     apply_environment({name: value for name, value in POWERTOOLS_DEFAULTS.items() if name not in os.environ})
     # Bind first: a port in use fails here, before anything is started.
-    gateway = LocalGateway(options.template)
+    gateway = LocalGateway(options.template, parameters=options.parameters)
     server = make_server(gateway, options.host, options.port)
     postgres: EmbeddedPostgres | None = None
     explorer: ExplorerServer | None = None
@@ -195,6 +196,11 @@ def prepare_stack(
         }
         apply_environment(environment)
         _forget_store_clients()
+        # The usage plans API Gateway would meter these keys by: FrontendUsagePlanKey, and `tools.apikeys create`.
+        gateway.limits.register(FRONTEND_USAGE_KEY, gateway.limits.spec.frontend_plan())
+        demo_tier = demo_data.current_tier(demo_data.DEMO_ORG_ID)
+        if demo_tier is not None:  # the demo key is a legacy one (no usage_key): its usage key is the key string
+            gateway.limits.register(api_key, gateway.limits.spec.tier_plan(demo_tier))
         explorer.token = demo_jwt(jwt_secret, now)
         return Stack(server, explorer.token, api_key, result.loaded, environment, postgres, explorer)
     except BaseException:
@@ -271,6 +277,13 @@ def parse_args(argv: list[str] | None) -> RunOptions:
         "--postgres-url", help=f"use this Postgres server instead of the embedded one (creates database {DATABASE})"
     )
     parser.add_argument("--database", default=DATABASE, help="database name, in Postgres and in chDB")
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameters as `sam deploy` takes them, e.g. EnableWaf=true FrontendRateLimit=5",
+    )
     args = parser.parse_args(argv)
     return RunOptions(
         host=args.host,
@@ -281,7 +294,15 @@ def parse_args(argv: list[str] | None) -> RunOptions:
         database=args.database,
         scale=args.scale,
         reload=args.reload,
+        parameters=dict(_parameter(text) for text in args.parameter_overrides),
     )
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise SystemExit(f"--parameter-overrides takes NAME=VALUE, not {text!r}")
+    return name, value
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> Any:

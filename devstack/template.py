@@ -7,7 +7,7 @@
   any other method), the CORS preflight SAM builds from `Cors`, and the `GatewayResponses`
   (401, 403, 404... with their headers and JSON bodies).
 
-Values that are `!Ref <Parameter>` or `!Sub "...${Parameter}..."` take the parameter's default.
+Values that are `!Ref <Parameter>` or `!Sub "...${Parameter}..."` take the parameter's default, or its override.
 """
 
 from __future__ import annotations
@@ -108,12 +108,17 @@ class ApiSpec:
     layer_dirs: tuple[Path, ...]
 
 
-class _Values:
-    """The template's literal values: `!Ref` and `!Sub` of parameters resolved to their defaults."""
+class Values:
+    """The template's literal values: `!Ref` and `!Sub` of parameters resolved to their defaults, or to the
+    `overrides` given (as `sam deploy --parameter-overrides` would), and its conditions evaluated on them."""
 
-    def __init__(self, template: Mapping[str, Any]) -> None:
+    def __init__(self, template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> None:
         parameters: Mapping[str, Any] = template.get("Parameters") or {}
-        self.defaults = {name: (spec or {}).get("Default") for name, spec in parameters.items()}
+        unknown = set(overrides or {}) - set(parameters)
+        if unknown:
+            raise ValueError(f"parameter overrides the template does not declare: {sorted(unknown)}")
+        self.defaults = {name: (spec or {}).get("Default") for name, spec in parameters.items()} | dict(overrides or {})
+        self.conditions: Mapping[str, Any] = template.get("Conditions") or {}
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, Mapping) and list(value) == ["Ref"]:
@@ -122,16 +127,37 @@ class _Values:
             return re.sub(r"\$\{([\w:]+)\}", lambda m: str(self.defaults.get(m[1], m[0])), value["Sub"])
         return value
 
+    def condition(self, name: str | None) -> bool:
+        """Whether the named condition holds (no condition: always); `Equals`, `Not`, `And`, `Or`, `Condition`."""
+        return True if name is None else self._holds(self.conditions[name])
+
+    def _holds(self, expression: Any) -> bool:
+        [(function, arguments)] = expression.items()
+        if function == "Equals":
+            left, right = (str(self(argument)) for argument in arguments)
+            return left == right
+        if function == "Not":
+            return not self._holds(arguments[0])
+        if function == "And":
+            return all(self._holds(argument) for argument in arguments)
+        if function == "Or":
+            return any(self._holds(argument) for argument in arguments)
+        if function == "Condition":
+            return self.condition(arguments)
+        raise ValueError(f"condition function {function} is not evaluated locally")
+
     def static(self, value: Any) -> str:
         """A static header value as API Gateway writes it (`"'GET,OPTIONS'"`), without its quotes."""
         text = str(self(value))
         return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == "'" else text
 
 
-def read_api(template: Mapping[str, Any], api_id: str = API_ID, root: Path = ROOT) -> ApiSpec:
+def read_api(
+    template: Mapping[str, Any], api_id: str = API_ID, root: Path = ROOT, values: Values | None = None
+) -> ApiSpec:
     """The functions, routes, authorizer and API Gateway's own answers of REST API `api_id`."""
     resources: Mapping[str, Any] = template.get("Resources") or {}
-    values = _Values(template)
+    values = values or Values(template)
     api_props: Mapping[str, Any] = (resources.get(api_id) or {}).get("Properties") or {}
     api_key_default = bool(values((api_props.get("Auth") or {}).get("ApiKeyRequired", False)))
 
@@ -167,7 +193,7 @@ def read_api(template: Mapping[str, Any], api_id: str = API_ID, root: Path = ROO
 
 
 def _function(
-    logical_id: str, props: Mapping[str, Any], globals_fn: Mapping[str, Any], values: _Values, root: Path
+    logical_id: str, props: Mapping[str, Any], globals_fn: Mapping[str, Any], values: Values, root: Path
 ) -> FunctionSpec:
     merged = {**globals_fn, **props}
     code_uri, handler = str(merged["CodeUri"]), str(merged["Handler"])
@@ -188,7 +214,7 @@ def _function(
     )
 
 
-def _authorizer(api_props: Mapping[str, Any], values: _Values) -> AuthorizerSpec:
+def _authorizer(api_props: Mapping[str, Any], values: Values) -> AuthorizerSpec:
     auth: Mapping[str, Any] = api_props.get("Auth") or {}
     name = auth["DefaultAuthorizer"]
     config: Mapping[str, Any] = auth["Authorizers"][name]
@@ -206,7 +232,7 @@ def _authorizer(api_props: Mapping[str, Any], values: _Values) -> AuthorizerSpec
     )
 
 
-def _mock_methods(api_props: Mapping[str, Any], values: _Values) -> list[CannedAnswer]:
+def _mock_methods(api_props: Mapping[str, Any], values: Values) -> list[CannedAnswer]:
     """The MOCK methods of the API's DefinitionBody, each with its default integration response."""
     answers = []
     for path, methods in ((api_props.get("DefinitionBody") or {}).get("paths") or {}).items():
@@ -233,7 +259,7 @@ CORS_HEADERS = {
 }
 
 
-def _preflights(api_props: Mapping[str, Any], values: _Values, paths: set[str]) -> list[CannedAnswer]:
+def _preflights(api_props: Mapping[str, Any], values: Values, paths: set[str]) -> list[CannedAnswer]:
     """The OPTIONS method SAM adds to every path for `Cors`: 200, the Access-Control-* headers, no body."""
     cors = api_props.get("Cors")
     if not cors:
@@ -245,7 +271,7 @@ def _preflights(api_props: Mapping[str, Any], values: _Values, paths: set[str]) 
     return [CannedAnswer(path, "OPTIONS", 200, headers, "") for path in sorted(paths)]
 
 
-def _gateway_responses(api_props: Mapping[str, Any], values: _Values) -> dict[str, GatewayResponse]:
+def _gateway_responses(api_props: Mapping[str, Any], values: Values) -> dict[str, GatewayResponse]:
     found = {}
     for kind, config in (api_props.get("GatewayResponses") or {}).items():
         headers = tuple(

@@ -430,7 +430,22 @@ def test_optional_waf_with_managed_rules_and_rate_limits_per_ip_and_per_token() 
         {"Header": {"Name": "authorization", "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
     ]
     assert per_token["Limit"] == {"Ref": "WafRequestsPerTokenPerMinute"}
-    assert rules["rate-per-ip"]["Action"] == rules["rate-per-token"]["Action"] == {"Block": {}}
+    too_many = {
+        "Block": {
+            "CustomResponse": {
+                "ResponseCode": 429,
+                "CustomResponseBodyKey": "too-many-requests",
+                "ResponseHeaders": [
+                    {"Name": "Retry-After", "Value": "60"},
+                    {"Name": "Access-Control-Allow-Origin", "Value": {"Ref": "AllowedOrigins"}},
+                    {"Name": "Access-Control-Expose-Headers", "Value": "Retry-After"},
+                ],
+            }
+        }
+    }
+    assert rules["rate-per-ip"]["Action"] == rules["rate-per-token"]["Action"] == too_many
+    body = acl["CustomResponseBodies"]["too-many-requests"]
+    assert (body["ContentType"], json.loads(body["Content"])) == ("APPLICATION_JSON", {"detail": "Too many requests."})
     assert len({rule["Priority"] for rule in rules.values()}) == len(rules)
     association = waf["WebAclAssociation"]["Properties"]
     stage_arn = "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${AnalyticsApi}/stages/${AnalyticsApiStage}"
