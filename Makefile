@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/common/requi
 CHECKOV_VENV := .local/checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: help venv run test lint check pr bench bench-scale load fuzz build clean
+.PHONY: help venv run test lint check pr bench bench-scale load fuzz burst build clean
 
 help:
 	@echo "make run    serve the API with demo data on http://127.0.0.1:3000, its dashboard and docs on :3001"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-scale  one tenant at 1M, 5M and 20M memberships: time and memory growth per endpoint"
 	@echo "make load   32 clients, 5,000 requests on the local stack: errors, latency, connections, memory"
 	@echo "make fuzz   Schemathesis on openapi.yaml against the local stack, every check on"
+	@echo "make burst  one frontend user bursting: what the limits leave the other users and tenants"
 	@echo "make build  sam build (the layer for python3.13 arm64, no Docker)"
 
 $(STAMP):
@@ -73,6 +74,9 @@ load: venv
 
 fuzz: venv
 	$(BIN)/python -m loadtest.fuzz $(ARGS)
+
+burst: venv
+	$(BIN)/python -m loadtest.burst $(ARGS)
 
 
 $(CHECKOV): requirements-checkov.txt

