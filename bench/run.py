@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from bench import coldstart, dataset
 from devstack import stores
@@ -134,8 +135,9 @@ def report_uncached(
 def print_version_2_rows(endpoints: Sequence[str], org_id: int, warmups: int, runs: int) -> None:
     """Each version-2 row against the same endpoint without its parameters, runs interleaved (same load)."""
     print("\nVersion 2 parameters at the large tenant: the handler with the query against it without one (a zone")
-    print("against UTC, a page against the default answer), runs interleaved; wall and cpu medians, and their ratios")
-    print("with / without; the verdict is on the cpu ratio, the steadier one on a loaded machine.")
+    print("against UTC, a page against the whole list, walked by its Link at the default limit of 1000), runs")
+    print("interleaved; wall and cpu medians, and their ratios with / without; the verdict is on the cpu ratio, the")
+    print("steadier one on a loaded machine.")
     print(
         f"\n{'endpoint':<12}{'query':<22}{'median':>8}{'without':>9}{'x wall':>7}{'cpu':>8}{'without':>9}{'x cpu':>7}"
         f"{'target':>8}{'rows':>10}  verdict"
@@ -157,19 +159,34 @@ def print_version_2_rows(endpoints: Sequence[str], org_id: int, warmups: int, ru
 
 
 def measure_pair(name: str, org_id: int, query: dict[str, str], warmups: int, runs: int) -> tuple[Measured, Measured]:
-    """Wall and CPU seconds of the handler with `query` and without, one run of each in turn."""
+    """Wall and CPU seconds of the handler with `query` and without, one run of each in turn. Without a query,
+    a paged list is the whole list: its pages at the default limit, each next one from the previous `Link`."""
     from tests.lambda_support import FakeLambdaContext, function_module
 
     handler = function_module(name).lambda_handler
-    events = (api_event(name, org_id, query), api_event(name, org_id))
+    context = FakeLambdaContext(function_name=name)
+
+    def with_query() -> int:
+        return answer_rows(json.loads(invoke(handler, api_event(name, org_id, query), context, name, org_id)["body"]))
+
+    def whole_list() -> int:
+        rows, page_query = 0, None
+        while True:
+            response = invoke(handler, api_event(name, org_id, page_query), context, name, org_id)
+            rows += answer_rows(json.loads(response["body"]))
+            link = (response.get("multiValueHeaders") or {}).get("Link")
+            if not link:
+                return rows
+            page_query = dict(parse_qsl(urlsplit(link[0].split(">")[0].lstrip("<")).query))
+
+    calls = (with_query, whole_list)
     results = (Measured(), Measured())
-    for event, result in zip(events, results, strict=True):
-        response = invoke(handler, event, FakeLambdaContext(function_name=name), name, org_id)
-        result.rows = answer_rows(json.loads(response["body"]))
+    for call, result in zip(calls, results, strict=True):
+        result.rows = call()
     for run in range(warmups + runs):
-        for event, result in zip(events, results, strict=True):
+        for call, result in zip(calls, results, strict=True):
             started, cpu_started = time.perf_counter(), time.process_time()
-            invoke(handler, event, FakeLambdaContext(function_name=name), name, org_id)
+            call()
             if run >= warmups:
                 result.handler.append(time.perf_counter() - started)
                 result.cpu.append(time.process_time() - cpu_started)
