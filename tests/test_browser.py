@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -221,7 +222,17 @@ def test_the_browsers_revalidation_gets_304_and_the_same_data(stack: RunningStac
     assert revalidation.response_headers["etag"] == first["headers"]["etag"]
     assert revalidation.response_headers["vary"] == "Authorization, Accept-Encoding"
     assert revalidation.response_headers["access-control-allow-origin"] == "*"
-    assert any(f"GET {urlsplit(url).path} 304" in line for line in stack.output)  # the gateway's own log
+    assert logged(stack, f"GET {urlsplit(url).path} 304")  # the gateway's own log
+
+
+def logged(stack: RunningStack, text: str, timeout: float = 5.0) -> bool:
+    """Whether the stack's output shows `text` (its lines are read by another thread: wait for them a little)."""
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in list(stack.output)):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_gzip_arrives_on_the_wire_and_decodes(stack: RunningStack, tab: Tab) -> None:
