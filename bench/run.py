@@ -20,6 +20,7 @@ request that fills it: "cached" is the handler's time on a hit, "server" the Ser
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -334,7 +335,9 @@ def floor_runner(org_id: int) -> Callable[[], None]:
 def invoke(
     handler: Callable[..., dict[str, Any]], event: dict[str, Any], context: Any, name: str, org_id: int
 ) -> dict[str, Any]:
-    response = handler(event, context)
+    # The handler's EMF metric lines (one JSON print per request, as in Lambda) go to /dev/null, not the report.
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        response = handler(event, context)
     if response["statusCode"] != 200:
         raise SystemExit(f"{name} for org {org_id}: {response['statusCode']} {response.get('body')}")
     return response
