@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / ".bench"
 DATABASE = "analytics_bench"
 # Bump when the generated data changes, so a cached `.bench/` is rebuilt.
-DATASET_VERSION = 3
+DATASET_VERSION = 4
 DAY = timedelta(days=1)
 
 CONNECTORS = ["klaviyo", "braze", "hubspot", "salesforce", "google_ads", "meta_ads"]
@@ -385,16 +385,21 @@ def coprime_stride(rng: random.Random, modulus: int) -> int:
             return stride
 
 
+BILLING_DAYS = 30
+DAYS_INTO_PERIOD = 15  # /usage/ counts the period so far: half a period whatever day the dataset is built
+
+
 def subscriptions(tenant: Tenant, today: date) -> list[tuple[Any, ...]]:
-    """Two ended monthly periods, then the current one around `today`."""
+    """Two ended 30-day periods, then the current one, which started DAYS_INTO_PERIOD days before `today`."""
     base = tenant.org_id * 10
-    start = today.replace(day=1)
+    start = today - timedelta(days=DAYS_INTO_PERIOD)
     rows = []
-    for n, months_back in enumerate((2, 1)):
-        first = (start - timedelta(days=31 * months_back)).replace(day=1)
-        last = (first + timedelta(days=32)).replace(day=1) - DAY
-        rows.append((base + n, tenant.org_id, tenant.plan_id, "canceled", first, last, first))
-    end = (start + timedelta(days=32)).replace(day=1) - DAY
+    for n, periods_back in enumerate((2, 1)):
+        first = start - timedelta(days=BILLING_DAYS * periods_back)
+        rows.append(
+            (base + n, tenant.org_id, tenant.plan_id, "canceled", first, first + (BILLING_DAYS - 1) * DAY, first)
+        )
+    end = start + (BILLING_DAYS - 1) * DAY
     rows.append((base + 9, tenant.org_id, tenant.plan_id, "active", start, end, start))
     return rows
 
