@@ -28,6 +28,7 @@ from typing import Any
 from devstack.template import API_ID, Values
 
 Headers = tuple[tuple[str, str], ...]
+MAX_COUNTED_KEYS = 10_000  # WAF windows kept (addresses and tokens) before the quiet ones are dropped
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,8 @@ class Limits:
         now = self._monotonic()
         blocked = None
         with self._lock:
+            if len(self._counts.windows) > MAX_COUNTED_KEYS:  # many one-off tokens: forget the quiet ones
+                self._forget_quiet_windows(now)
             for rule in self.spec.waf_rules:
                 value = source_ip if rule.key == "ip" else header(rule.key)
                 if value is None:
@@ -248,6 +251,18 @@ class Limits:
                 if blocked is None and len(window) > rule.limit:
                     blocked = rule.answer
         return blocked
+
+    @property
+    def counted_callers(self) -> int:
+        """How many (rule, address or token) windows are kept."""
+        with self._lock:
+            return len(self._counts.windows)
+
+    def _forget_quiet_windows(self, now: float) -> None:
+        longest = max(rule.window_seconds for rule in self.spec.waf_rules)
+        for key, window in list(self._counts.windows.items()):
+            if window[-1] <= now - longest:
+                del self._counts.windows[key]
 
     def stage_throttled(self) -> bool:
         with self._lock:

@@ -196,3 +196,16 @@ def test_by_default_one_tokens_minute_cannot_empty_the_frontends_burst() -> None
     frontend = spec.plans[spec.frontend_plan()].throttle
     assert frontend is not None and per_token.window_seconds == 60
     assert per_token.limit < frontend.burst
+
+
+def test_the_windows_of_quiet_callers_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("devstack.limits.MAX_COUNTED_KEYS", 3)
+    clock = Clock()
+    stack = gateway(clock, EnableWaf="true", WafRequestsPerTokenPerMinute="10")
+    for token in ("one", "two", "three"):
+        get(stack, token)  # 401s, counted per token (and all of them for the one address)
+    assert stack.limits.counted_callers == 4
+    clock.now += 61
+    assert get(stack, "jwt-ann-org1").status == 200  # more than 3 windows: the quiet ones go first
+    assert stack.limits.counted_callers == 2  # the address's and this token's
+    assert statuses(stack, "jwt-ann-org1", 10) == [200] * 9 + [429]  # the live window still counts
