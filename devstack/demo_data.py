@@ -28,13 +28,13 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-from analytics_common.api_keys import api_key_hash, generate_api_key, issued_key_prefix
+from analytics_common.api_keys import api_key_hash, generate_api_key, generate_usage_key, issued_key_prefix
 from analytics_common.clock import day_start
 from devstack import stores
 
 SEED = 20260502
 # Bump when the generator changes: `ensure_loaded` then reloads instead of reusing old rows.
-DATASET_VERSION = 1
+DATASET_VERSION = 2  # 2: every API key has its usage_key
 
 HISTORY_DAYS = 60
 EVENT_DAYS = 90
@@ -43,7 +43,7 @@ SYNC_DAYS = 60
 PG_COLUMNS: dict[str, tuple[str, ...]] = {  # in load order (foreign keys)
     "organizations": ("id", "name", "created_at"),
     "plans": ("id", "name", "tier", "events_limit", "users_limit", "segments_limit", "ai_credits_limit"),
-    "api_keys": ("id", "org_id", "name", "prefix", "key_hash", "created_at", "expires_at", "revoked_at"),
+    "api_keys": ("id", "org_id", "name", "prefix", "key_hash", "created_at", "expires_at", "revoked_at", "usage_key"),
     "segments": ("id", "org_id", "name", "is_active", "member_count", "last_computed_at", "created_at"),
     "activations": (
         "id",
@@ -327,6 +327,12 @@ SAMPLE_EVENT_API_KEY = "pa_demo0001_DemoOnlyKeyForLocalInvokeNeverDeploy0000"
 SAMPLE_EVENT_KEY_NAME = "Sample event key (events/authorizer.json)"
 
 
+def demo_usage_key(key: str) -> str:
+    """The usage key of a demo API key, as `tools.apikeys create` gives every key one: drawn from the key's
+    prefix, so it is the same on every load and the random draws of the rest of the demo are unchanged."""
+    return generate_usage_key(Random(f"usage-key:{issued_key_prefix(key)}"))
+
+
 def new_api_key(rng: Random | None = None) -> str:
     """A key in the format of analytics_common.api_keys; reproducible from a seeded `rng`, else random."""
     return generate_api_key(rng)
@@ -459,6 +465,7 @@ def _api_keys(
                 created,
                 expires_at,
                 revoked_at,
+                demo_usage_key(key),
             )
         )
 

@@ -199,8 +199,8 @@ def prepare_stack(
         # The usage plans API Gateway would meter these keys by: FrontendUsagePlanKey, and `tools.apikeys create`.
         gateway.limits.register(FRONTEND_USAGE_KEY, gateway.limits.spec.frontend_plan())
         demo_tier = demo_data.current_tier(demo_data.DEMO_ORG_ID)
-        if demo_tier is not None:  # the demo key is a legacy one (no usage_key): its usage key is the key string
-            gateway.limits.register(api_key, gateway.limits.spec.tier_plan(demo_tier))
+        if demo_tier is not None:
+            gateway.limits.register(demo_data.demo_usage_key(api_key), gateway.limits.spec.tier_plan(demo_tier))
         explorer.token = demo_jwt(jwt_secret, now)
         return Stack(server, explorer.token, api_key, result.loaded, environment, postgres, explorer)
     except BaseException:

@@ -278,5 +278,5 @@ def test_the_sample_authorizer_event_is_allowed_against_the_demo_data(
         postgres_client.cache_clear()
     assert decision["context"]["org_id"] == str(demo_data.DEMO_ORG_ID)
     assert decision["context"]["auth_type"] == "api_key"
-    assert decision["usageIdentifierKey"] == demo_data.SAMPLE_EVENT_API_KEY
+    assert decision["usageIdentifierKey"] == demo_data.demo_usage_key(demo_data.SAMPLE_EVENT_API_KEY)
     assert decision["policyDocument"]["Statement"][0]["Effect"] == "Allow"

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import jwt
 import pytest
 
+from analytics_common.api_keys import issued_key_prefix
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.endpoints import ENDPOINTS
 from analytics_common.postgres import postgres_client
@@ -571,10 +572,14 @@ def test_the_stack_serves_the_demo_and_a_second_run_reuses_it(
             org_id=demo_data.DEMO_ORG_ID,
             today=datetime.now(UTC).date(),
         )[0]
+        ((usage_key,),) = postgres_client().run(
+            "SELECT usage_key FROM api_keys WHERE prefix = :prefix", prefix=issued_key_prefix(stack.api_key)
+        )
+        assert usage_key and stack.api_key.split("_")[-1] not in usage_key  # a random identifier, not the secret
         limits = stack.server.gateway.limits
         assert limits.usage_plan_keys == {
             stack.environment["FRONTEND_USAGE_KEY"]: "FrontendUsagePlan",
-            stack.api_key: f"{tier.capitalize()}UsagePlan",
+            usage_key: f"{tier.capitalize()}UsagePlan",
         }
         stack.server.shutdown()
         thread.join()

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
-import secrets
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +48,14 @@ from typing import Any, TextIO
 import pg8000.native
 
 from analytics_common import clock, config
-from analytics_common.api_keys import API_KEY_MARKER, PREFIX_REGEX, api_key_hash, generate_api_key, issued_key_prefix
+from analytics_common.api_keys import (
+    API_KEY_MARKER,
+    PREFIX_REGEX,
+    api_key_hash,
+    generate_api_key,
+    generate_usage_key,
+    issued_key_prefix,
+)
 from analytics_common.postgres import parse_database_url
 
 TIER_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -58,7 +64,6 @@ MAX_NAME_LENGTH = 200
 # Marks an API Gateway key whose value is a usage key; a `pa_<prefix>` key without it is a legacy one,
 # whose value is the customer's whole key string (see `migrate`).
 USAGE_KEY_TAG = ("platform-analytics", "usage-key")
-USAGE_KEY_BYTES = 30  # 40 URL-safe characters; API Gateway wants 20 to 128
 
 ORGANIZATION_EXISTS = "SELECT 1 FROM organizations WHERE id = :org_id"
 LOCK_API_KEYS = "LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE"
@@ -133,11 +138,6 @@ def _usage_plans(apigateway: Any, **filters: Any) -> Iterator[dict[str, Any]]:
         position = page.get("position")
         if not position:
             return
-
-
-def generate_usage_key() -> str:
-    """A usage-plan key value: random, and unrelated to any customer key."""
-    return secrets.token_urlsafe(USAGE_KEY_BYTES)
 
 
 def create_key(

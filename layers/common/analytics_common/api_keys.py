@@ -81,3 +81,16 @@ def generate_api_key(rng: Random | None = None) -> str:
         return format_api_key(prefix, secrets.token_urlsafe(SECRET_BYTES))
     prefix = "".join(rng.choice(PREFIX_ALPHABET) for _ in range(PREFIX_LENGTH))
     return format_api_key(prefix, "".join(rng.choice(SECRET_ALPHABET) for _ in range(SEEDED_SECRET_LENGTH)))
+
+
+USAGE_KEY_LENGTH = 40  # API Gateway takes 20 to 128 characters
+
+
+def generate_usage_key(rng: Random | None = None) -> str:
+    """A usage-plan key (`api_keys.usage_key`, docs/api.md §2.5): random, unrelated to any customer key.
+
+    With `rng` (seeded, demo data only), drawn from it instead.
+    """
+    if rng is None:
+        return secrets.token_urlsafe(USAGE_KEY_LENGTH * 3 // 4)
+    return "".join(rng.choice(SECRET_ALPHABET) for _ in range(USAGE_KEY_LENGTH))
