@@ -15,12 +15,14 @@ import json
 import mimetypes
 import sys
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from devstack.server import LocalHTTPServer
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = ROOT / "openapi.yaml"
@@ -34,19 +36,11 @@ def swagger_ui_dir() -> Path:
     return Path(str(swagger_ui_path))
 
 
-class ExplorerServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class ExplorerServer(LocalHTTPServer):
     def __init__(self, address: tuple[str, int], api_url: str, token: str) -> None:
         self.api_url = api_url
         self.token = token
         super().__init__(address, ExplorerRequestHandler)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def openapi(self) -> dict[str, Any]:
         """openapi.yaml with the local API as its server, so "Try it out" calls it."""

@@ -24,24 +24,31 @@ MAX_REQUEST_LINE = 65536  # http.server's limit
 IDLE_TIMEOUT_SECONDS = 60.0
 
 
-class GatewayServer(ThreadingHTTPServer):
+class LocalHTTPServer(ThreadingHTTPServer):
+    """A server of the local stack (the gateway, the explorer): one thread a connection, IPv4 or IPv6."""
+
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(
-        self, address: tuple[str, int], gateway: LocalGateway, *, idle_timeout: float = IDLE_TIMEOUT_SECONDS
-    ) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        self.gateway = gateway
-        self.idle_timeout = idle_timeout
-        super().__init__(address, GatewayRequestHandler)
+        super().__init__(address, handler)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         host = str(host)
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class GatewayServer(LocalHTTPServer):
+    def __init__(
+        self, address: tuple[str, int], gateway: LocalGateway, *, idle_timeout: float = IDLE_TIMEOUT_SECONDS
+    ) -> None:
+        self.gateway = gateway
+        self.idle_timeout = idle_timeout
+        super().__init__(address, GatewayRequestHandler)
 
 
 def printable(text: str) -> str:
