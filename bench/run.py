@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from bench import coldstart, dataset
 from devstack import stores
@@ -162,7 +161,7 @@ def print_version_2_rows(endpoints: Sequence[str], org_id: int, warmups: int, ru
 def measure_pair(name: str, org_id: int, query: dict[str, str], warmups: int, runs: int) -> tuple[Measured, Measured]:
     """Wall and CPU seconds of the handler with `query` and without, one run of each in turn. Without a query,
     a paged list is the whole list: its pages at the default limit, each next one from the previous `Link`."""
-    from tests.lambda_support import FakeLambdaContext, function_module
+    from tests.lambda_support import FakeLambdaContext, function_module, next_page_query
 
     handler = function_module(name).lambda_handler
     context = FakeLambdaContext(function_name=name)
@@ -175,10 +174,9 @@ def measure_pair(name: str, org_id: int, query: dict[str, str], warmups: int, ru
         while True:
             response = invoke(handler, api_event(name, org_id, page_query), context, name, org_id)
             rows += answer_rows(json.loads(response["body"]))
-            link = (response.get("multiValueHeaders") or {}).get("Link")
-            if not link:
+            page_query = next_page_query(response)
+            if page_query is None:
                 return rows
-            page_query = dict(parse_qsl(urlsplit(link[0].split(">")[0].lstrip("<")).query))
 
     calls = (with_query, whole_list)
     results = (Measured(), Measured())
