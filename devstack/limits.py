@@ -270,15 +270,17 @@ class Limits:
 
     def plan_refusal(self, usage_key: str | None) -> str | None:
         """`THROTTLED` or `QUOTA_EXCEEDED` for the usage key's plan, or None."""
-        plan = self.spec.plans.get(self.usage_plan_keys.get(usage_key or "", ""))
-        if plan is None or usage_key is None:
+        plan_id = self.usage_plan_keys.get(usage_key) if usage_key else None
+        if usage_key is None or plan_id is None:
             return None
+        plan = self.spec.plans[plan_id]  # `register` takes only the template's plans
+        now = self._monotonic()
         with self._lock:
             if plan.throttle is not None:
                 bucket = self._counts.buckets.get(usage_key)
                 if bucket is None:
-                    bucket = self._counts.buckets[usage_key] = TokenBucket(plan.throttle, self._monotonic())
-                if not bucket.take(self._monotonic()):
+                    bucket = self._counts.buckets[usage_key] = TokenBucket(plan.throttle, now)
+                if not bucket.take(now):
                     return "THROTTLED"
             if plan.quota is not None:
                 start = quota_period_start(plan.quota.period, self._wall_clock())
