@@ -136,15 +136,20 @@ def verify_jwt(token: str, settings: JwtSettings, now: datetime) -> Principal:
     )
 
 
+def usable_kid(header: Mapping[str, Any], refusal: str) -> str:
+    """The token's `kid`: a non-empty string of at most MAX_KID_LENGTH characters; else InvalidCredentials."""
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
+        raise InvalidCredentials(refusal)
+    return kid
+
+
 def hs256_secret(header: Mapping[str, Any]) -> bytes:
     """The shared secret for this token (JWT_SECRET or JWT_SECRET_ARN, cached); misconfigured is a server fault."""
     secrets = hs256_secrets(config.setting_or_secret("JWT_SECRET", "JWT_SECRET_ARN"))
     if ANY_KID in secrets:
         return secrets[ANY_KID]
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
-        raise InvalidCredentials("hs256 jwt without a usable kid")
-    secret = secrets.get(kid)
+    secret = secrets.get(usable_kid(header, "hs256 jwt without a usable kid"))
     if secret is None:
         raise InvalidCredentials("hs256 jwt kid not configured")
     return secret
@@ -182,10 +187,7 @@ def jwks_signing_key(header: Mapping[str, Any], settings: JwtSettings) -> jwt.Py
     """The JWKS key named by the token's `kid`; InvalidCredentials if there is none."""
     if not settings.jwks_url:
         raise ConfigurationError("RS256/ES256 are accepted but JWT_JWKS_URL is not set")
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
-        raise InvalidCredentials("jwt without a usable kid")
-    key = jwks_key_set(settings.jwks_url).signing_key(kid)
+    key = jwks_key_set(settings.jwks_url).signing_key(usable_kid(header, "jwt without a usable kid"))
     if key is None:
         raise InvalidCredentials("jwt kid not in the jwks")
     if isinstance(key.key, RSAPublicKey) and key.key.key_size < MIN_RSA_KEY_BITS:
