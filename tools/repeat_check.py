@@ -1,6 +1,6 @@
 """The repeat check of `make check`: `duplicates` over the tree, failing on any pair not allowed below.
 
-`duplicates` (a command on the developer machines and the CI image, not a pip package) lists the
+`duplicates` (a command of the developer machines, not a pip package) lists the
 pairs of places that share six or more lines, the same or of the same shape; it always exits 0, so
 this reads its rows and decides. Exit 0: every pair is allowed; 1: a pair is not (fold it, or add it
 to ALLOWED with the reason it is not the same logic); 2: the scan was incomplete.
