@@ -85,7 +85,7 @@ def jwt_event() -> dict[str, Any]:
 
 
 def targets(names: Sequence[str], manifest: dict[str, Any]) -> list[Target]:
-    from bench.run import api_event
+    from tests.lambda_support import api_event
 
     org_id = manifest["tenants"][FIRST_INVOCATION_TENANT]["org_id"]
     found = [

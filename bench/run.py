@@ -33,6 +33,7 @@ from typing import Any
 
 from bench import coldstart, dataset
 from devstack import stores
+from tests.lambda_support import api_event
 
 ENDPOINTS = coldstart.ENDPOINTS
 # Uncached targets: overview and overlap as multiples of the FINAL floor, the others in seconds.
@@ -167,12 +168,13 @@ def measure_pair(name: str, org_id: int, query: dict[str, str], warmups: int, ru
     context = FakeLambdaContext(function_name=name)
 
     def with_query() -> int:
-        return answer_rows(json.loads(invoke(handler, api_event(name, org_id, query), context, name, org_id)["body"]))
+        response = invoke(handler, api_event(name, org_id, query=query), context, name, org_id)
+        return answer_rows(json.loads(response["body"]))
 
     def whole_list() -> int:
         rows, page_query = 0, None
         while True:
-            response = invoke(handler, api_event(name, org_id, page_query), context, name, org_id)
+            response = invoke(handler, api_event(name, org_id, query=page_query), context, name, org_id)
             rows += answer_rows(json.loads(response["body"]))
             page_query = next_page_query(response)
             if page_query is None:
@@ -233,16 +235,6 @@ def configure(database_url: str, clickhouse_url: str) -> None:
     os.environ.setdefault("CURSOR_SECRET", "bench-only-cursor-key")  # signs the Link of a list longer than a page
     os.environ["QUERY_CACHE_TTL_SECONDS"] = "0"
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # no access-log line per request
-
-
-def api_event(name: str, org_id: int, query: dict[str, str] | None = None) -> dict[str, Any]:
-    """The function's sample event (events/<name>.json) for `org_id`, with `query` if given."""
-    event = json.loads((dataset.ROOT / "events" / f"{name}.json").read_text())
-    event["requestContext"]["authorizer"]["org_id"] = str(org_id)
-    if query:
-        event["queryStringParameters"] = dict(query)
-        event["multiValueQueryStringParameters"] = {key: [value] for key, value in query.items()}
-    return event
 
 
 class Measured:

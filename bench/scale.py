@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from bench import dataset
-from bench.run import ENDPOINTS, api_event, invoke, load_average, prepare_stores, print_machine
+from bench.run import ENDPOINTS, invoke, load_average, prepare_stores, print_machine
+from tests.lambda_support import api_event
 
 BUDGET_SECONDS = (1.0, 5.0)
 PEAK_MEMORY_SQL = "SELECT max(peak_memory_usage) FROM system.processes WHERE query NOT LIKE '%system.processes%'"
