@@ -130,10 +130,17 @@ def read_or_create(path: Path, create: Callable[[], str]) -> str:
     return value
 
 
-def demo_jwt(secret: str, now: datetime, *, org_id: int = demo_data.DEMO_ORG_ID, hours: int = DEMO_TOKEN_HOURS) -> str:
+def demo_jwt(
+    secret: str,
+    now: datetime,
+    *,
+    org_id: int = demo_data.DEMO_ORG_ID,
+    hours: int = DEMO_TOKEN_HOURS,
+    user: str = DEMO_USER,
+) -> str:
     import jwt
 
-    claims = {"sub": DEMO_USER, "org_id": org_id, "iat": int(now.timestamp())}
+    claims = {"sub": user, "org_id": org_id, "iat": int(now.timestamp())}
     claims["exp"] = int((now + timedelta(hours=hours)).timestamp())
     return jwt.encode(claims, secret, algorithm="HS256")
 

@@ -24,12 +24,11 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import jwt
-
+from devstack import run
 from loadtest.common import ROOT, local_stack, say_flushed
 
 PATH = "/api/analytics/copilot/"
@@ -67,12 +66,6 @@ class Tally:
                 self.latencies.append(seconds)
 
 
-def user_token(secret: str, org_id: int, user: str) -> str:
-    now = datetime.now(UTC)
-    claims = {"sub": user, "org_id": org_id, "iat": int(now.timestamp())}
-    return jwt.encode({**claims, "exp": int((now + timedelta(hours=1)).timestamp())}, secret, algorithm="HS256")
-
-
 def send_until(url: str, user: User, tally: Tally, deadline: float, interval: float = 0.0) -> None:
     """Requests on one keep-alive connection until `deadline`, one every `interval` seconds (0: back to back)."""
     parts = urlsplit(url)
@@ -105,8 +98,9 @@ class User:
 
 def measure(url: str, secret: str, seconds: float, workers: int) -> dict[str, Tally]:
     tallies = {"bursting user, org 1": Tally(), "another user, org 1": Tally(), "a user of org 2": Tally()}
+    now = datetime.now(UTC)
     bursting, colleague, other = (
-        User(user_token(secret, org_id, name), f"127.0.0.{n}")
+        User(run.demo_jwt(secret, now, org_id=org_id, user=name, hours=1), f"127.0.0.{n}")
         for n, (org_id, name) in enumerate(((1, "burst"), (1, "colleague"), (2, "other")), start=2)
     )
     deadline = time.monotonic() + seconds
