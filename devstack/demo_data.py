@@ -142,19 +142,6 @@ class OrgSpec:
 
 
 DEMO_ORG_ID = 1
-LIVE_STATUSES = ("active", "trialing", "past_due")
-
-
-def current_tier(org_id: int) -> str | None:
-    """The tier of the organization's current subscription (docs/api.md §3.7: the newest live one covering today)."""
-    [org] = [org for org in DEMO_ORGS if org.id == org_id]
-    live = [
-        spec
-        for spec in org.subscriptions
-        if spec.status in LIVE_STATUSES and spec.start_offset_days <= 0 <= spec.end_offset_days
-    ]
-    return live[-1].tier if live else None
-
 
 DEMO_ORGS = (
     OrgSpec(

@@ -28,7 +28,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -205,7 +205,7 @@ def prepare_stack(
         _forget_store_clients()
         # The usage plans API Gateway would meter these keys by: FrontendUsagePlanKey, and `tools.apikeys create`.
         gateway.limits.register(FRONTEND_USAGE_KEY, gateway.limits.spec.frontend_plan())
-        demo_tier = demo_data.current_tier(demo_data.DEMO_ORG_ID)
+        demo_tier = current_tier(result.database_url, demo_data.DEMO_ORG_ID, now.date())
         if demo_tier is not None:
             gateway.limits.register(demo_data.demo_usage_key(api_key), gateway.limits.spec.tier_plan(demo_tier))
         explorer.token = demo_jwt(jwt_secret, now)
@@ -217,6 +217,23 @@ def prepare_stack(
         if postgres is not None:
             postgres.stop()
         raise
+
+
+def current_tier(database_url: str, org_id: int, today: date) -> str | None:
+    """The plan tier of the organization's current subscription (docs/api.md §3.7), if it has one."""
+    from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL
+    from devstack import stores
+
+    connection = stores.connect(database_url)
+    try:
+        rows = connection.run(
+            f"SELECT plan_tier FROM ({CURRENT_SUBSCRIPTION_SQL}) AS current_subscription",
+            org_id=org_id,
+            today=today,
+        )
+    finally:
+        connection.close()
+    return str(rows[0][0]) if rows else None
 
 
 def _forget_store_clients() -> None:

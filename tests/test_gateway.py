@@ -19,7 +19,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.client import HTTPResponse
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,6 @@ from analytics_common.api_keys import issued_key_prefix
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.endpoints import ENDPOINTS
 from analytics_common.postgres import postgres_client
-from analytics_common.subscriptions import CURRENT_SUBSCRIPTION_SQL
 from devstack import demo_data, run
 from devstack.gateway import LocalGateway
 from devstack.iam import method_arn, policy_allows
@@ -567,11 +566,8 @@ def test_the_stack_serves_the_demo_and_a_second_run_reuses_it(
             status, _, body = http(stack.url + OVERVIEW, headers=bearer(credential))
             assert (status, json.loads(body)) == (200, expected)
         # Metered as on AWS: JWT callers by the frontend's plan, the demo key by its organization's tier's plan.
-        (tier,) = postgres_client().run(
-            f"SELECT plan_tier FROM ({CURRENT_SUBSCRIPTION_SQL}) AS current_subscription",
-            org_id=demo_data.DEMO_ORG_ID,
-            today=datetime.now(UTC).date(),
-        )[0]
+        _, usage = invoke_json("usage", api_event("usage", demo_data.DEMO_ORG_ID))
+        tier = usage["plan_tier"]  # the tier /usage/ reports for the demo organization
         ((usage_key,),) = postgres_client().run(
             "SELECT usage_key FROM api_keys WHERE prefix = :prefix", prefix=issued_key_prefix(stack.api_key)
         )
