@@ -6,6 +6,7 @@ Latency, requests and cold starts by endpoint; store time by endpoint and store;
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,19 @@ def test_metrics_add_no_module_to_a_cold_start() -> None:
         [Path(ROOT_LAYER)],
     )
     assert loaded["new"] == ["analytics_common.metrics"]
+
+
+def test_requests_while_disabled_leave_nothing_behind(
+    service: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Disabled (`make run`), a request's metrics are dropped, not kept for the next line that is printed."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "Dimension 'endpoint' has already been added"
+        for latency in (11.0, 12.0):
+            metrics.emit_request("/api/analytics/overview", 200, latency, {})
+    assert capsys.readouterr().out == ""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    metrics.emit_request("/api/analytics/overview", 200, 13.0, {})
+    [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines() if '"Latency"' in text]
+    assert line["Latency"] == [13.0]
