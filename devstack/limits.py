@@ -221,6 +221,7 @@ class Limits:
         self._wall_clock = wall_clock
         self._stage = TokenBucket(spec.stage, monotonic()) if spec.stage else None
         self._counts = _Counts()
+        self._swept_at = float("-inf")  # when quiet windows were last dropped
         self._lock = threading.Lock()
         self.usage_plan_keys: dict[str, str] = {}
         for usage_key, plan in usage_plan_keys.items():
@@ -239,7 +240,7 @@ class Limits:
         blocked = None
         with self._lock:
             if len(self._counts.windows) > MAX_COUNTED_KEYS:  # many one-off tokens: forget the quiet ones
-                self._forget_quiet_windows(now)
+                self._forget_quiet_windows(now)  # (at most once a window: a sweep reads every window kept)
             for rule in self.spec.waf_rules:
                 value = source_ip if rule.key == "ip" else header(rule.key)
                 if value is None:
@@ -260,6 +261,9 @@ class Limits:
 
     def _forget_quiet_windows(self, now: float) -> None:
         longest = max(rule.window_seconds for rule in self.spec.waf_rules)
+        if now - self._swept_at < min(rule.window_seconds for rule in self.spec.waf_rules):
+            return
+        self._swept_at = now
         for key, window in list(self._counts.windows.items()):
             if window[-1] <= now - longest:
                 del self._counts.windows[key]

@@ -208,4 +208,10 @@ def test_the_windows_of_quiet_callers_are_forgotten(monkeypatch: pytest.MonkeyPa
     clock.now += 61
     assert get(stack, "jwt-ann-org1").status == 200  # more than 3 windows: the quiet ones go first
     assert stack.limits.counted_callers == 2  # the address's and this token's
+    for token in ("four", "five", "six"):
+        get(stack, token)
+    assert stack.limits.counted_callers == 5  # within a minute of the last sweep: no other sweep yet
+    clock.now += 61
+    get(stack, "jwt-ann-org1")
+    assert stack.limits.counted_callers == 2
     assert statuses(stack, "jwt-ann-org1", 10) == [200] * 9 + [429]  # the live window still counts
