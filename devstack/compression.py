@@ -2,23 +2,15 @@
 
 The REST API compresses a body of at least `MinimumCompressionSize` bytes when the request's
 `Accept-Encoding` accepts gzip; without the property nothing is compressed. The local gateway reads
-the same property from `template.yaml`, so local and deployed answers are alike.
+the same property from `template.yaml` (devstack.template), so local and deployed answers are alike.
 """
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 UNCOMPRESSED_STATUSES = frozenset({204, 304})
-
-
-def minimum_compression_size(template: Mapping[str, Any], api_id: str) -> int | None:
-    """The REST API's `MinimumCompressionSize` (bytes), None when compression is off."""
-    api = (template.get("Resources") or {}).get(api_id) or {}
-    value = (api.get("Properties") or {}).get("MinimumCompressionSize")
-    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:

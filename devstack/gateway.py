@@ -124,7 +124,6 @@ class LocalGateway:
         values = Values(template, parameters)
         self.spec = read_api(template, api_id, values=values)
         self.limits = Limits(read_limits(template, values, api_id), usage_plan_keys or {}, monotonic)
-        self.minimum_compression_size = compression.minimum_compression_size(template, api_id)
         add_code_paths(self.spec)
         overrides = dict(handlers or {})
         needed = {route.function for route in self.spec.routes} | {self.spec.authorizer.function}
@@ -154,7 +153,7 @@ class LocalGateway:
         response.headers.append(("x-amzn-RequestId", request_id))
         accepted = request.header("Accept-Encoding")
         response.headers, response.body = compression.compressed(
-            self.minimum_compression_size, accepted, response.status, response.headers, response.body
+            self.spec.minimum_compression_size, accepted, response.status, response.headers, response.body
         )
         return response
 

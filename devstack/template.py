@@ -3,6 +3,7 @@
 - The functions (`AWS::Serverless::Function`): code folder, handler, environment, memory, timeout.
 - The routes: each function event of `Type: Api` on the API (a method, a path, API key or not).
 - The REQUEST authorizer: `Auth.DefaultAuthorizer` (its function, identity headers, cache TTL).
+- `MinimumCompressionSize`: from what size API Gateway gzips an answer (devstack.compression).
 - The answers API Gateway gives by itself: the MOCK methods of the API's `DefinitionBody` (405 on
   any other method), the CORS preflight SAM builds from `Cors`, and the `GatewayResponses`
   (401, 403, 404... with their headers and JSON bodies).
@@ -106,6 +107,7 @@ class ApiSpec:
     gateway_responses: Mapping[str, GatewayResponse]
     authorizer: AuthorizerSpec
     layer_dirs: tuple[Path, ...]
+    minimum_compression_size: int | None  # bytes; None: API Gateway compresses nothing
 
 
 class Values:
@@ -189,7 +191,13 @@ def read_api(
         gateway_responses=_gateway_responses(api_props, values),
         authorizer=_authorizer(api_props, values),
         layer_dirs=tuple(layer_dirs),
+        minimum_compression_size=_minimum_compression_size(api_props, values),
     )
+
+
+def _minimum_compression_size(api_props: Mapping[str, Any], values: Values) -> int | None:
+    value = values(api_props.get("MinimumCompressionSize"))
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
 
 
 def _function(

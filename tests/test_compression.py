@@ -11,7 +11,7 @@ import pytest
 
 from devstack import compression
 from devstack.gateway import HttpRequest, LocalGateway
-from devstack.template import API_ID, load_template
+from devstack.template import API_ID, load_template, read_api
 from tests.gateway_support import stand_in_gateway
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,8 +43,10 @@ def test_accept_encoding_with_q_values(accept_encoding: str | None, accepted: bo
 
 
 def test_the_template_asks_for_gzip_from_one_kib() -> None:
-    assert compression.minimum_compression_size(load_template(), API_ID) == 1024
-    assert compression.minimum_compression_size({"Resources": {API_ID: {"Properties": {}}}}, API_ID) is None
+    template = load_template()
+    assert read_api(template).minimum_compression_size == 1024
+    del template["Resources"][API_ID]["Properties"]["MinimumCompressionSize"]
+    assert read_api(template).minimum_compression_size is None
 
 
 def gateway(body: str, status: int = 200, template: Path | None = None) -> LocalGateway:
