@@ -71,13 +71,16 @@ def use_demo_stack(
     clickhouse_client.cache_clear()
 
 
-def stand_in_gateway(function: Handler, template: Path = TEMPLATE) -> LocalGateway:
-    """The local gateway with `function` behind every route and an authorizer allowing everything (org 7).
+def stand_in_gateway(
+    function: Handler, template: Path = TEMPLATE, *, authorizer: Handler | None = None, **options: Any
+) -> LocalGateway:
+    """The local gateway with `function` behind every route and `authorizer` (by default one allowing
+    everything, org 7); `options` go to LocalGateway (its clock, parameter overrides...).
 
     No real function is imported, so none is first imported under the gateway's environment here.
     """
 
-    def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def allow_all(event: dict[str, Any], context: Any) -> dict[str, Any]:
         statement = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}
         return {
             "principalId": "user:ann",
@@ -87,4 +90,5 @@ def stand_in_gateway(function: Handler, template: Path = TEMPLATE) -> LocalGatew
         }
 
     routed = {route.function for route in read_api(load_template(template)).routes}
-    return LocalGateway(template, handlers={"AuthorizerFunction": authorizer, **dict.fromkeys(routed, function)})
+    handlers = {"AuthorizerFunction": authorizer or allow_all, **dict.fromkeys(routed, function)}
+    return LocalGateway(template, handlers=handlers, **options)

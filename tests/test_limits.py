@@ -15,7 +15,8 @@ import pytest
 
 from devstack.gateway import HttpRequest, HttpResponse, LocalGateway
 from devstack.limits import Limits, LimitsSpec, Quota, Throttle, UsagePlan, read_limits
-from devstack.template import Values, load_template, read_api
+from devstack.template import Values, load_template
+from tests.gateway_support import stand_in_gateway
 
 FRONTEND_KEY = "frontend-usage-key"
 CREDENTIALS = {  # token -> (org_id, usage key)
@@ -55,12 +56,7 @@ def answer_org(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def gateway(clock: Clock, **parameters: str) -> LocalGateway:
-    routed = {route.function for route in read_api(load_template()).routes}
-    built = LocalGateway(
-        handlers={"AuthorizerFunction": authorizer, **dict.fromkeys(routed, answer_org)},
-        monotonic=clock,
-        parameters=parameters,
-    )
+    built = stand_in_gateway(answer_org, authorizer=authorizer, monotonic=clock, parameters=parameters)
     built.limits.register(FRONTEND_KEY, built.limits.spec.frontend_plan())
     built.limits.register("usage-free-3", built.limits.spec.tier_plan("free"))
     return built
@@ -119,9 +115,9 @@ def test_the_stage_throttle_applies_before_the_authorizer_to_every_request() -> 
         calls.append(event["path"])
         return authorizer(event, context)
 
-    routed = {route.function for route in read_api(load_template()).routes}
-    stack = LocalGateway(
-        handlers={"AuthorizerFunction": counting_authorizer, **dict.fromkeys(routed, answer_org)},
+    stack = stand_in_gateway(
+        answer_org,
+        authorizer=counting_authorizer,
         monotonic=clock,
         parameters={"StageRateLimit": "1", "StageBurstLimit": "2"},
     )
