@@ -17,7 +17,7 @@ from analytics_common.endpoints import ENDPOINTS, NAMES, Endpoint
 from devstack.gateway import HttpRequest
 from tests.conftest import Stores
 from tests.gateway_support import local_gateway
-from tests.lambda_support import api_event, invoke_json
+from tests.lambda_support import api_event, invoke, invoke_json
 from tests.sample_tenant import SampleTenant
 from tests.test_template import load_template
 
@@ -87,6 +87,33 @@ def test_every_endpoint_answers_what_its_schema_says(name: str, sample_tenant: S
     assert status == 200, body
     check(body, response_schema(f"/api/analytics/{name}/", "200"))
     assert body == sample_tenant.expected[name]
+
+
+def declared_headers(path: str, status: str) -> dict[str, dict[str, Any]]:
+    """Header name -> its declaration (references resolved), of one response."""
+    response = OPENAPI["paths"][path]["get"]["responses"][status]
+    if "$ref" in response:
+        response = OPENAPI["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+    return {
+        name: OPENAPI["components"]["headers"][header["$ref"].rsplit("/", 1)[-1]] if "$ref" in header else header
+        for name, header in (response.get("headers") or {}).items()
+    }
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_endpoint_answers_the_headers_its_200_and_304_declare(name: str, sample_tenant: SampleTenant) -> None:
+    path = f"/api/analytics/{name}/"
+    first = invoke(name, api_event(name, sample_tenant.org_id))
+    (etag,) = first["multiValueHeaders"]["ETag"]
+    again = invoke(name, api_event(name, sample_tenant.org_id, headers={"If-None-Match": etag}))
+    assert (first["statusCode"], again["statusCode"], again["body"]) == (200, 304, "")
+    for status, response in (("200", first), ("304", again)):
+        answered = {key: values[-1] for key, values in response["multiValueHeaders"].items()}
+        for header, declaration in declared_headers(path, status).items():
+            if declaration.get("required"):
+                assert header in answered, (status, header)
+            if header in answered:
+                check(answered[header], declaration["schema"])
 
 
 @pytest.mark.parametrize("name", NAMES)
