@@ -185,8 +185,8 @@ def query_middleware(rule: str, takes: Sequence[str]) -> Callable[..., Response]
     (`request_query`), and turns a `Page` it answers into the page's items and a `Link` to the next one."""
     endpoint = rule.rstrip("/").rsplit("/", 1)[-1]
 
-    def parameters(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
-        query = parse_query(app.current_event.raw_event, takes, endpoint, int(app.context["org_id"]))
+    def parameters(app: AnalyticsResolver, next_middleware: NextMiddleware) -> Response:
+        query = parse_query(app.current_event.raw_event, takes, endpoint, app.org_id)
         app.append_context(query=query)
         response = next_middleware(app)
         if isinstance(response.body, Page):
