@@ -25,13 +25,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from analytics_common.endpoints import NAMES
 from devstack import run
 from loadtest.common import RunningStack, local_stack
 from tests.browser_support import CHROMIUM_ARGS, chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.engines]  # its own stack: Postgres and chDB
 
-ENDPOINTS = ("overview", "segments", "overlap", "activations", "copilot", "usage")
 ORG_WITHOUT_SUBSCRIPTION = 5  # devstack.demo_data: its subscriptions all ended
 
 # What a page's script does: one fetch, and what the script can read of the answer (status, body and
@@ -178,7 +178,7 @@ def org_token(stack: RunningStack, org_id: int) -> str:
 # ---------------------------------------------------------------------------- a script on another origin
 
 
-@pytest.mark.parametrize("name", ENDPOINTS)
+@pytest.mark.parametrize("name", NAMES)
 def test_each_endpoint_is_readable_cross_origin(stack: RunningStack, tab: Tab, name: str) -> None:
     url = endpoint_url(stack, name)
     got = tab.fetch(url, stack.demo_jwt)
@@ -432,7 +432,7 @@ def test_the_docs_render_and_try_it_calls_the_local_api(stack: RunningStack, tab
     page.wait_for_selector("body[data-state=ready]", timeout=60_000)
     assert page.inner_text(".info .title").startswith("Platform Analytics API")
     operations = page.locator(".opblock-summary-path").all_inner_texts()
-    assert sorted(operations) == sorted(f"/api/analytics/{name}/" for name in ENDPOINTS)
+    assert sorted(operations) == sorted(f"/api/analytics/{name}/" for name in NAMES)
     assert page.locator(".servers select").input_value() == stack.url  # "Try it out" goes to the local stack
     operation = page.locator("#operations-analytics-getOverview")
     operation.locator(".opblock-summary").click()
