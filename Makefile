@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/common/requi
 CHECKOV_VENV := .local/checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: help venv run test lint check pr bench bench-scale load fuzz burst build clean
+.PHONY: help venv run test static lint check pr bench bench-scale load fuzz burst build clean
 
 help:
 	@echo "make run    serve the API with demo data on http://127.0.0.1:3000, its dashboard and docs on :3001"
@@ -37,13 +37,16 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/python -m devstack.run $(ARGS)
 
-lint: venv $(CHECKOV)
-	$(BIN)/ruff check .
+# Format, lint (complexity included: pyproject selects C90) and types: what `lint` and `check` both run.
+static: venv
 	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 	@# For the venv's own Python (3.11 in .venv, 3.13 in .venv-3.13): packages resolved for a newer Python
 	@# (numpy's stubs) may use syntax that an older target rejects.
 	$(BIN)/mypy --python-version "$$($(BIN)/python -c 'import sys; print(*sys.version_info[:2], sep=".")')" \
 		layers/common functions devstack tests tools bench loadtest
+
+lint: static $(CHECKOV)
 	$(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 test: lint
@@ -55,10 +58,7 @@ FAST_TESTS ?= -m "not engines and not tools"
 # What a reviewer runs before a merge (README "Before a merge"). `duplicates` is a command of the
 # developer machines, not a package any project file can install: where it is missing (a fresh
 # machine, possibly CI) the repeat check says so in one line and is skipped.
-check: venv
-	$(BIN)/ruff format --check .
-	$(BIN)/ruff check .
-	$(BIN)/mypy layers/common functions devstack tests tools bench loadtest
+check: static
 	@if command -v duplicates >/dev/null 2>&1; then $(BIN)/python -m tools.repeat_check; \
 	else echo "repeat check skipped: the duplicates command is not installed on this machine"; fi
 	$(BIN)/python -m tools.openapi_diff
