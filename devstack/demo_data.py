@@ -320,11 +320,6 @@ def demo_usage_key(key: str) -> str:
     return generate_usage_key(Random(f"usage-key:{issued_key_prefix(key)}"))
 
 
-def new_api_key(rng: Random | None = None) -> str:
-    """A key in the format of analytics_common.api_keys; reproducible from a seeded `rng`, else random."""
-    return generate_api_key(rng)
-
-
 # ---------------------------------------------------------------------------- the rows
 
 
@@ -438,7 +433,7 @@ def _api_keys(
         if name == SAMPLE_EVENT_KEY_NAME:
             key = SAMPLE_EVENT_API_KEY
         else:
-            key = demo_api_key if name == "Local demo key" and demo_api_key else new_api_key(rng)
+            key = demo_api_key if name == "Local demo key" and demo_api_key else generate_api_key(rng)
         created = max(org_created, now - timedelta(days=rng.uniform(20, 200)))
         expires_at = now - timedelta(days=3) if "expired" in name else None
         revoked_at = now - timedelta(days=10) if "revoked" in name else None

@@ -33,6 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from analytics_common.api_keys import generate_api_key
 from analytics_common.endpoints import ENDPOINTS
 from devstack import demo_data
 from devstack.explorer import ExplorerServer, make_explorer
@@ -171,7 +172,7 @@ def prepare_stack(
         local.mkdir(parents=True, exist_ok=True)
         jwt_secret = read_or_create(local / "jwt-secret", lambda: secrets.token_urlsafe(48))
         cursor_secret = read_or_create(local / "cursor-secret", lambda: secrets.token_urlsafe(48))
-        api_key = read_or_create(local / "demo-api-key", demo_data.new_api_key)
+        api_key = read_or_create(local / "demo-api-key", generate_api_key)
 
         admin_url = options.postgres_url
         if admin_url is None:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from analytics_common.api_keys import api_key_hash, api_key_prefix, format_api_key
+from analytics_common.api_keys import api_key_hash, api_key_prefix, format_api_key, generate_api_key
 from devstack import demo_data
 from devstack.demo_data import CH_COLUMNS, PG_COLUMNS, DemoDataset
 from tests.conftest import Stores
@@ -168,10 +168,10 @@ def test_plans_subscriptions_and_api_keys(small: DemoDataset) -> None:
 
 
 def test_new_api_keys_have_the_contract_format() -> None:
-    key = demo_data.new_api_key()
+    key = generate_api_key()
     assert re.fullmatch(r"pa_[a-z0-9]{8}_[A-Za-z0-9_-]{32,}", key)
     assert api_key_prefix(key) == key[3:11]
-    assert demo_data.new_api_key() != key
+    assert generate_api_key() != key
 
 
 # ---------------------------------------------------------------------------- loading into the stores

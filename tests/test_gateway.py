@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import jwt
 import pytest
 
-from analytics_common.api_keys import issued_key_prefix
+from analytics_common.api_keys import generate_api_key, issued_key_prefix
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.endpoints import ENDPOINTS
 from analytics_common.postgres import postgres_client
@@ -108,7 +108,7 @@ def demo_stores(session_stores: Stores, tmp_path_factory: pytest.TempPathFactory
     )
 
 
-DEMO_KEY = demo_data.new_api_key()
+DEMO_KEY = generate_api_key()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from analytics_common.api_keys import generate_api_key
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.endpoints import ENDPOINTS, Endpoint
 from analytics_common.postgres import postgres_client
@@ -29,7 +30,7 @@ from tests.gateway_support import load_small_demo, serving, use_demo_stack
 
 DATABASE = "hostile_demo"
 JWT_SECRET = "hostile-input-secret-0123456789abcdef01"
-DEMO_KEY = demo_data.new_api_key()
+DEMO_KEY = generate_api_key()
 ORG = demo_data.DEMO_ORG_ID  # the caller
 OTHER_ORG = 3  # another tenant with data in every endpoint
 OVERVIEW = "/api/analytics/overview/"

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from analytics_common.api_keys import generate_api_key
 from analytics_common.clickhouse import clickhouse_client
 from analytics_common.endpoints import ENDPOINTS
 from analytics_common.postgres import postgres_client
@@ -28,7 +29,7 @@ from tests.gateway_support import load_small_demo, serving, use_demo_stack
 
 DATABASE = "load_smoke_demo"
 JWT_SECRET = "load-smoke-secret-0123456789abcdef0123"
-DEMO_KEY = demo_data.new_api_key()
+DEMO_KEY = generate_api_key()
 
 
 @pytest.fixture(scope="module")
