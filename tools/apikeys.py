@@ -462,6 +462,7 @@ def _run_command(args: argparse.Namespace, db: pg8000.native.Connection, gateway
         key, key_id, plan_ids = rotate_key(db, gateway, args.prefix, args.id, now)
         _print_new_key(key, key_id, None, plan_ids)
         sys.stdout.flush()  # the new key is out before anything about the old one can fail
+        return revoke_and_report(db, gateway, args.prefix, now)  # then the old key goes, as `revoke` does
     if args.command == "migrate":
         done = migrate_keys(db, gateway)
         for prefix in done.without_gateway_key:
@@ -472,9 +473,13 @@ def _run_command(args: argparse.Namespace, db: pg8000.native.Connection, gateway
             file=sys.stderr,
         )
         return 0
-    flushed = revoke_key(db, gateway, args.prefix, now)
+    return revoke_and_report(db, gateway, args.prefix, now)
+
+
+def revoke_and_report(db: pg8000.native.Connection, gateway: Any, prefix: str, now: datetime) -> int:
+    flushed = revoke_key(db, gateway, prefix, now)
     stages = ", ".join(f"{api_id}/{stage}" for api_id, stage in flushed) or "none"
-    print(f"revoked pa_{args.prefix}; authorizer cache flushed for: {stages}", file=sys.stderr)
+    print(f"revoked pa_{prefix}; authorizer cache flushed for: {stages}", file=sys.stderr)
     return 0
 
 
