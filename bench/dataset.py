@@ -34,13 +34,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from analytics_common.memberships import MEMBERSHIP_TABLES
 from devstack import stores
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / ".bench"
 DATABASE = "analytics_bench"
 # Bump when the generated data changes, so a cached `.bench/` is rebuilt.
-DATASET_VERSION = 4
+DATASET_VERSION = 5
 DAY = timedelta(days=1)
 
 CONNECTORS = ["klaviyo", "braze", "hubspot", "salesforce", "google_ads", "meta_ads"]
@@ -218,13 +219,15 @@ def write_memberships(ch: Any, data: Dataset) -> None:
     parts of their own (see write_membership_updates). Background merges are then switched off for
     the table, so every run of the bench reads the same parts (a live table would merge them in time,
     and take new writes)."""
-    ch.command("TRUNCATE TABLE segment_memberships")
-    ch.command("ALTER TABLE segment_memberships RESET SETTING max_bytes_to_merge_at_max_space_in_pool")
+    for table in MEMBERSHIP_TABLES:  # the platform's table and the API's copies (its views write them)
+        ch.command(f"TRUNCATE TABLE {table}")
+        ch.command(f"ALTER TABLE {table} RESET SETTING max_bytes_to_merge_at_max_space_in_pool")
     for tenant in data.tenants:
         if tenant.shape != "power-law":  # that one is written after the merge
             ch.command(MEMBERSHIPS_SQL, parameters=membership_parameters(tenant))
-    ch.command("OPTIMIZE TABLE segment_memberships FINAL")
-    ch.command("ALTER TABLE segment_memberships MODIFY SETTING max_bytes_to_merge_at_max_space_in_pool = 1")
+    for table in MEMBERSHIP_TABLES:
+        ch.command(f"OPTIMIZE TABLE {table} FINAL")
+        ch.command(f"ALTER TABLE {table} MODIFY SETTING max_bytes_to_merge_at_max_space_in_pool = 1")
     for tenant in data.tenants:
         write_membership_updates(ch, tenant)
 

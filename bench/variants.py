@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from analytics_common.memberships import current_profiles_sql
 from bench import dataset
 
 MEMBERS = "org_id = {org_id:UInt64} AND segment_id IN {segment_ids:Array(UInt64)}"
@@ -50,57 +51,63 @@ def comparable(query: str, variant: Variant, answer: Any, params: dict[str, Any]
 
 
 def overview_variants() -> list[Variant]:
+    from functions.overview.overview_queries import TOTAL_MEMBERS_SQL
+
     final = f"FROM segment_memberships FINAL WHERE {MEMBERS} AND is_deleted = 0"
     groups = f"SELECT count() FROM (SELECT 1 {final} GROUP BY profile_id)"
     return [
-        Variant("GROUP BY profile_id, count groups", groups, "in use"),
-        Variant("uniqExact(profile_id)", f"SELECT uniqExact(profile_id) {final}", "before", core=True),
+        Variant("copies by profile key (memberships.py)", TOTAL_MEMBERS_SQL, "in use"),
         Variant(
-            "GROUP BY profile_id, no two-level aggregation",
+            "copies, grouped by (profile_key, profile_class)",
+            TOTAL_MEMBERS_SQL.replace("GROUP BY profile_key", "GROUP BY profile_key, profile_class"),
+            core=True,
+        ),
+        Variant("source, GROUP BY profile_id, count groups", groups, "before", core=True),
+        Variant("source, uniqExact(profile_id)", f"SELECT uniqExact(profile_id) {final}", core=True),
+        Variant(
+            "source, GROUP BY profile_id, no two-level aggregation",
             f"{groups} SETTINGS group_by_two_level_threshold = 0, group_by_two_level_threshold_bytes = 0",
-            core=True,
         ),
         Variant(
-            "uniqExact, FINAL in a subquery",
-            f"SELECT uniqExact(profile_id) FROM (SELECT profile_id {final})",
-            core=True,
+            "source, uniqExact, FINAL in a subquery", f"SELECT uniqExact(profile_id) FROM (SELECT profile_id {final})"
         ),
-        Variant("length(groupUniqArray(profile_id))", f"SELECT length(groupUniqArray(profile_id)) {final}"),
+        Variant("source, length(groupUniqArray(profile_id))", f"SELECT length(groupUniqArray(profile_id)) {final}"),
         Variant(
-            "count(DISTINCT) rewritten to GROUP BY",
+            "source, count(DISTINCT) rewritten to GROUP BY",
             f"SELECT count(DISTINCT profile_id) {final} SETTINGS count_distinct_optimization = 1",
-            core=True,
         ),
-        Variant("SELECT DISTINCT, count", f"SELECT count() FROM (SELECT DISTINCT profile_id {final})"),
+        Variant("source, SELECT DISTINCT, count", f"SELECT count() FROM (SELECT DISTINCT profile_id {final})"),
         Variant(
-            "argMax per (segment, profile), no FINAL",
+            "source, argMax per (segment, profile), no FINAL",
             "SELECT uniqExact(profile_id) FROM (SELECT profile_id, argMax(is_deleted, version) AS deleted"
             f" FROM segment_memberships WHERE {MEMBERS} GROUP BY segment_id, profile_id HAVING deleted = 0)",
         ),
         Variant(
-            "argMax in order (optimize_aggregation_in_order)",
+            "source, argMax in order (optimize_aggregation_in_order)",
             "SELECT count() FROM (SELECT profile_id FROM (SELECT profile_id FROM segment_memberships"
             f" WHERE {MEMBERS} GROUP BY org_id, segment_id, profile_id HAVING argMax(is_deleted, version) = 0)"
             " GROUP BY profile_id) SETTINGS optimize_aggregation_in_order = 1",
         ),
         Variant(
-            "PREWHERE on the sort key",
+            "source, PREWHERE on the sort key",
             "SELECT count() FROM (SELECT 1 FROM segment_memberships FINAL"
             f" PREWHERE {MEMBERS} WHERE is_deleted = 0 GROUP BY profile_id)",
         ),
-        Variant("enable_vertical_final = 0", f"{groups} SETTINGS enable_vertical_final = 0"),
+        Variant("source, enable_vertical_final = 0", f"{groups} SETTINGS enable_vertical_final = 0"),
         Variant(
-            "do_not_merge_across_partitions_select_final",
+            "source, do_not_merge_across_partitions_select_final",
             f"{groups} SETTINGS do_not_merge_across_partitions_select_final = 1",
         ),
-        Variant("max_threads = 1", f"{groups} SETTINGS max_threads = 1"),
-        Variant("max_threads = 4", f"{groups} SETTINGS max_threads = 4, max_final_threads = 4"),
+        Variant("source, max_threads = 1", f"{groups} SETTINGS max_threads = 1"),
+        Variant("source, max_threads = 4", f"{groups} SETTINGS max_threads = 4, max_final_threads = 4"),
         Variant(
-            "uniqExact(murmurHash3_128) as UInt128",
+            "source, uniqExact(murmurHash3_128) as UInt128",
             f"SELECT uniqExact(reinterpretAsUInt128(murmurHash3_128(profile_id))) {final}",
             "inexact",
         ),
-        Variant("uniqExact(cityHash64)", f"SELECT uniqExact(cityHash64(profile_id)) {final}", "inexact", core=True),
+        Variant(
+            "source, uniqExact(cityHash64)", f"SELECT uniqExact(cityHash64(profile_id)) {final}", "inexact", core=True
+        ),
         Variant("FINAL alone (count rows)", f"SELECT count() {final}", "a part"),
     ]
 
@@ -143,10 +150,38 @@ def usage_variants() -> list[Variant]:
     ]
 
 
+# The overlap statement before the copies by profile key: the source table, grouped by the id string.
+SOURCE_OVERLAP_SQL = """
+SELECT
+    arrayFilter(p -> p.1 = p.2, pairs) AS diagonal,
+    arraySlice(arraySort(p -> (-p.3, p.1, p.2), arrayFilter(p -> p.1 < p.2, pairs)), 1, {top:UInt32}) AS top
+FROM (
+    SELECT groupArray((bitShiftRight(pair, 32), bitAnd(pair, 4294967295), shared)) AS pairs
+    FROM (
+        SELECT pair, count() AS shared
+        FROM (
+            SELECT arraySort(groupArray(transform(segment_id, {segment_ids:Array(UInt64)},
+                                                  range(toUInt32(length({segment_ids:Array(UInt64)}))),
+                                                  toUInt32(0)))) AS segs
+            FROM segment_memberships FINAL
+            WHERE org_id = {org_id:UInt64}
+              AND segment_id IN {segment_ids:Array(UInt64)}
+              AND is_deleted = 0
+            GROUP BY profile_id
+        )
+        ARRAY JOIN arrayFlatten(arrayMap((a, i) -> arrayMap(b -> bitOr(bitShiftLeft(toUInt64(a), 32), b),
+                                                            arraySlice(segs, i)),
+                                         segs, arrayEnumerate(segs))) AS pair
+        GROUP BY pair
+    )
+)
+"""
+
+
 def overlap_variants() -> list[Variant]:
     from functions.overlap.overlap_queries import OVERLAP_SQL
 
-    before = """
+    ids = """
 SELECT
     arrayFilter(p -> p.1 = p.2, pairs) AS diagonal,
     arraySlice(arraySort(p -> (-p.3, p.1, p.2), arrayFilter(p -> p.1 < p.2, pairs)), 1, {top:UInt32}) AS top
@@ -167,48 +202,50 @@ FROM (
 )
 """
     final = f"FROM segment_memberships FINAL WHERE {MEMBERS} AND is_deleted = 0"
-    murmur = "GROUP BY reinterpretAsUInt128(murmurHash3_128(profile_id))"
     return [
-        Variant("dense UInt32 numbers, UInt64 pair keys", OVERLAP_SQL, "in use", segment_numbers=True),
-        Variant("(seg_a, seg_b) ids, two ARRAY JOINs", before, "before", core=True),
+        Variant("copies by profile key (memberships.py)", OVERLAP_SQL, "in use", segment_numbers=True),
         Variant(
-            "distinct segment arrays first, pairs weighted by count",
-            OVERLAP_SQL.replace(
+            "copies, grouped by (profile_key, profile_class)",
+            OVERLAP_SQL.replace("GROUP BY profile_key", "GROUP BY profile_key, profile_class"),
+            segment_numbers=True,
+            core=True,
+        ),
+        Variant(
+            "copies, each profile's array sorted, pairs as they come",
+            OVERLAP_SQL.replace("groupArray(bitOr(", "arraySort(groupArray(bitOr(")
+            .replace("31))) AS segs", "31)))) AS segs")
+            .replace("least(a, b)", "a")
+            .replace("greatest(a, b)", "b"),
+            segment_numbers=True,
+            core=True,
+        ),
+        Variant(
+            "source, dense numbers, UInt64 pair keys", SOURCE_OVERLAP_SQL, "before", segment_numbers=True, core=True
+        ),
+        Variant("source, (seg_a, seg_b) ids, two ARRAY JOINs", ids),
+        Variant(
+            "source, distinct segment arrays first, weighted pairs",
+            SOURCE_OVERLAP_SQL.replace(
                 "SELECT pair, count() AS shared\n        FROM (\n",
                 "SELECT pair, sum(n) AS shared\n        FROM (SELECT segs, count() AS n FROM (\n",
             ).replace("GROUP BY profile_id\n        )\n", "GROUP BY profile_id\n        ) GROUP BY segs)\n"),
             segment_numbers=True,
-            core=True,
         ),
         Variant(
-            "dense numbers, two ARRAY JOINs",
-            OVERLAP_SQL.replace("arraySort(groupArray(", "(groupArray(").replace(
-                """ARRAY JOIN arrayFlatten(arrayMap((a, i) -> arrayMap(b -> bitOr(bitShiftLeft(toUInt64(a), 32), b),
-                                                            arraySlice(segs, i)),
-                                         segs, arrayEnumerate(segs))) AS pair
-        GROUP BY pair""",
-                """ARRAY JOIN segs AS a
-        ARRAY JOIN arrayFilter(s -> s >= a, segs) AS b
-        GROUP BY bitOr(bitShiftLeft(toUInt64(a), 32), b) AS pair""",
-            ),
-            segment_numbers=True,
-        ),
-        Variant(
-            "grouped by murmurHash3_128 as UInt128",
-            OVERLAP_SQL.replace("GROUP BY profile_id", murmur),
-            "inexact",
-            segment_numbers=True,
-        ),
-        Variant(
-            "grouped by cityHash64",
-            OVERLAP_SQL.replace("GROUP BY profile_id", "GROUP BY cityHash64(profile_id)"),
+            "source, grouped by cityHash64",
+            SOURCE_OVERLAP_SQL.replace("GROUP BY profile_id", "GROUP BY cityHash64(profile_id)"),
             "inexact",
             segment_numbers=True,
             core=True,
         ),
         Variant(
-            "FINAL + GROUP BY profile_id alone",
+            "source, FINAL + GROUP BY profile_id alone",
             f"SELECT count() FROM (SELECT groupArray(segment_id) {final} GROUP BY profile_id)",
+            "a part",
+        ),
+        Variant(
+            "copies, FINAL + GROUP BY profile_key alone",
+            f"SELECT count() FROM ({current_profiles_sql('groupArray(segment_id),')})",
             "a part",
             core=True,
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from moto import mock_aws
 
 from analytics_common import clock, config
 from analytics_common.clickhouse import clickhouse_client
+from analytics_common.memberships import MEMBERSHIP_TABLES
 from analytics_common.postgres import postgres_client
 from devstack import stores
 from tests.sample_tenant import SampleTenant
@@ -48,6 +50,19 @@ class Stores:
 
     def insert_ch(self, table: str, columns: list[str], rows: list[list[Any]] | list[tuple[Any, ...]]) -> None:
         self.ch.insert(table, [list(row) for row in rows], column_names=columns)
+
+    @contextmanager
+    def memberships_unmerged(self) -> Iterator[None]:
+        """Background merges of the memberships (and the API's copies of them) paused: every insert stays
+        its own part, so old versions and deletes are still on disk and only a FINAL read sees the current
+        members."""
+        for table in MEMBERSHIP_TABLES:
+            self.ch.command(f"SYSTEM STOP MERGES {table}")
+        try:
+            yield
+        finally:
+            for table in MEMBERSHIP_TABLES:
+                self.ch.command(f"SYSTEM START MERGES {table}")
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +99,13 @@ def db(session_stores: Stores, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stor
     yield session_stores
     postgres_client.cache_clear()
     clickhouse_client.cache_clear()
+
+
+@pytest.fixture
+def unmerged(db: Stores) -> Iterator[Stores]:
+    """The stores, with background merges of the memberships paused (Stores.memberships_unmerged)."""
+    with db.memberships_unmerged():
+        yield db
 
 
 _ids = itertools.count(1000)

@@ -1,9 +1,11 @@
-"""The ClickHouse SQL the functions send names only the three tables, unqualified (docs/deploy.md, sharding).
+"""The ClickHouse SQL the functions send names only the schema's tables, unqualified (docs/deploy.md,
+sharding).
 
 Every ClickHouse statement of every endpoint is recorded while the endpoints answer a sample tenant.
-Each table a statement reads is one of `segment_memberships`, `segment_size_history`, `events`, with no
-database in front and no table function (`cluster`, `remote`, ...): so on a sharded cluster a Distributed
-table of the same name, in the database of the DSN, stands in front of the shards and no statement changes.
+Each table a statement reads is one of `segment_size_history`, `events` and the API's two copies of
+`segment_memberships` (schema/clickhouse.sql), with no database in front and no table function
+(`cluster`, `remote`, ...): so on a sharded cluster a Distributed table of the same name, in the database
+of the DSN, stands in front of the shards and no statement changes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from analytics_common.endpoints import NAMES
 from tests.lambda_support import api_event, invoke_json
 from tests.sample_tenant import SampleTenant
 
-TABLES = {"segment_memberships", "segment_size_history", "events"}
+MEMBERSHIPS = {"segment_memberships_by_key", "segment_memberships_by_text"}  # the API's copies, not the source
 CACHE = "api_result_cache"  # the result cache, when QUERY_CACHE_TTL_SECONDS turns it on
 # What follows FROM, JOIN or INSERT INTO: a name (possibly qualified) or a table function call; `(` (a
 # subquery) is skipped.
@@ -62,7 +64,7 @@ def test_read_tables_reads_what_a_statement_names() -> None:
 
 
 @pytest.mark.parametrize("cache_ttl", ["0", "300"])
-def test_every_clickhouse_statement_reads_only_the_three_tables_unqualified(
+def test_every_clickhouse_statement_reads_only_the_schemas_tables_unqualified(
     sample_tenant: SampleTenant, monkeypatch: pytest.MonkeyPatch, cache_ttl: str
 ) -> None:
     monkeypatch.setenv("QUERY_CACHE_TTL_SECONDS", cache_ttl)
@@ -87,9 +89,9 @@ def test_every_clickhouse_statement_reads_only_the_three_tables_unqualified(
     read = {name: set().union(*(read_tables(sql) for sql in statements)) for name, statements in sent.items()}
     cached = {CACHE} if cache_ttl != "0" else set()
     assert read == {
-        "overview": {"segment_memberships", "events", *cached},
+        "overview": {*MEMBERSHIPS, "events", *cached},
         "segments": {"segment_size_history"},
-        "overlap": {"segment_memberships", *cached},
+        "overlap": {*MEMBERSHIPS, *cached},
         "usage": {"events", *cached},
     }
     assert scoped == ([True] * 6 if cached else [])  # a lookup and a store for each of the three

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -503,17 +502,6 @@ def build_rows(spec: TwoOrgs, ids: Iterator[int]) -> tuple[OrgRows, OrgRows]:
     return a, b
 
 
-@contextmanager
-def memberships_unmerged(db: Stores) -> Iterator[None]:
-    """Background merges of the memberships paused: every insert stays its own part, so old versions
-    and deletes are still on disk and only a FINAL read sees the current members."""
-    db.ch.command("SYSTEM STOP MERGES segment_memberships")
-    try:
-        yield
-    finally:
-        db.ch.command("SYSTEM START MERGES segment_memberships")
-
-
 def seed(db: Stores, a: OrgRows, b: OrgRows) -> None:
     both = (a, b)
     db.insert_pg("organizations", ["id", "name"], [[org.org_id, f"Org {org.org_id}"] for org in both])
@@ -637,7 +625,7 @@ def test_every_endpoint_answers_each_organization_from_its_own_rows_only(
     expected = {org.org_id: expected_answers(org, spec.now) for org in (a, b)}
     report_coverage(spec, a, b, expected)
 
-    with memberships_unmerged(db), mock.patch.object(clock, "utc_now", lambda: spec.now):
+    with db.memberships_unmerged(), mock.patch.object(clock, "utc_now", lambda: spec.now):
         seed(db, a, b)
         for org in (a, b):
             for endpoint in NAMES:

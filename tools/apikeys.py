@@ -57,6 +57,7 @@ from analytics_common.api_keys import (
     issued_key_prefix,
 )
 from analytics_common.postgres import parse_database_url
+from tools.connect import connect_or_report
 
 TIER_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 PREFIX_PATTERN = re.compile(rf"(?:{API_KEY_MARKER})?({PREFIX_REGEX})")
@@ -501,10 +502,8 @@ def main(
 ) -> int:
     args = argument_parser().parse_args(argv)
     now = clock.utc_now()
-    try:
-        db = connect()
-    except Exception as exc:  # noqa: BLE001 - reported to the operator without the URL
-        print(f"error: cannot connect to the database ({type(exc).__name__})", file=sys.stderr)
+    db = connect_or_report(connect, "the database")
+    if db is None:
         return 1
     try:
         if args.command == "list":

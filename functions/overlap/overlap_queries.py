@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from analytics_common.clickhouse import ClickHouseClient
+from analytics_common.memberships import current_profiles_sql
 from analytics_common.postgres import PostgresClient
 from analytics_common.rounding import half_up
 from analytics_common.subscriptions import ACTIVE_SEGMENTS_SQL, membership_version_sql
@@ -18,47 +19,50 @@ WITH active_segments AS ({ACTIVE_SEGMENTS_SQL})
 SELECT id, name, {membership_version_sql(" OVER ()")} AS membership_version FROM active_segments ORDER BY id
 """  # noqa: S608 - composed of module constants only; values travel as parameters
 
-# Current members are read once (FINAL: newest version wins, deleted rows drop out; the
-# `is_deleted = 0` filter is applied after FINAL). Each profile's active segments become one
-# array, and every pair (a, b) with a <= b of that array is counted: a < b are the overlaps,
-# the diagonal a = b is each segment's size. Returns the sizes and the top pairs in one row.
+# Current members are read once, one row per profile (analytics_common.memberships: exact, grouped by a
+# 16-byte key). Each profile's active segments become one array, and every pair of its elements (each
+# element with itself and every later one, written smaller first) is counted: a < b are the overlaps,
+# the diagonal a = b is each segment's size. Returns the sizes and the top pairs in one row. Ordering
+# each pair costs ~10% less CPU than sorting each profile's array first (`python -m bench.variants`).
 #
-# Segments travel as their position in the ascending `segment_ids` (0, 1, ...: the same order as
-# the ids), so a profile's array holds UInt32 and a pair is one UInt64 key (a << 32 | b) instead of
-# a (UInt64, UInt64) tuple: ~8% less CPU than pairs of ids (`make bench`, BENCHMARKS.md).
+# Segments travel as their position in the ascending `segment_ids` (0, 1, ...: the same order as the
+# ids), so a profile's array holds UInt32 and a pair is one UInt64 key (a << 32 | b) instead of a
+# (UInt64, UInt64) tuple: ~8% less CPU than pairs of ids (`make bench`, BENCHMARKS.md). Bit 31 of each
+# number is the spelling of the profile it came from: a row that stands for two profiles (a UUID and a
+# 32-hex id with one key) also makes pairs across its two spellings, and the WHERE drops exactly those
+# before the bits are cleared and the pairs summed.
 #
-# Profiles are grouped by the profile_id string itself, so counts are exact. Grouping by
-# cityHash64(profile_id) is ~15% faster (`make bench`, 200 segments / 5.3M rows on 2 cores:
-# ~0.39 s instead of ~0.46 s) but two profiles whose hashes collide would be counted as one;
-# at n profiles that happens with probability ~n^2 / 2^65 (1e-7 at 2M, 3e-4 at 100M), so
-# exactness wins while the exact form meets its target. A self-join of FINAL on profile_id
-# takes 1.6-1.8 s; bitmaps per segment need dense profile numbers, i.e. the same grouping,
-# and were no faster (bitmaps of hashed ids are neither exact nor fast).
-OVERLAP_SQL = """-- overlap.pairs
+# Grouping profiles by a hash of the id string (cityHash64) would be faster on the source table but
+# inexact: two profiles whose hashes collide count as one (~n^2 / 2^65: 1e-7 at 2M profiles). A
+# self-join of FINAL on the profile takes 1.6-1.8 s; bitmaps per segment need dense profile numbers,
+# i.e. the same grouping, and were no faster; a bit mask per profile instead of the array, grouped by
+# mask, was 5-25% slower (`python -m bench.variants`).
+SEGMENT_NUMBERS = """groupArray(bitOr(
+        transform(segment_id, {segment_ids:Array(UInt64)}, range(toUInt32(length({segment_ids:Array(UInt64)}))),
+                  toUInt32(0)),
+        bitShiftLeft(toUInt32(SPELLING), 31))) AS segs,"""
+OVERLAP_SQL = f"""-- overlap.pairs
 SELECT
     arrayFilter(p -> p.1 = p.2, pairs) AS diagonal,
-    arraySlice(arraySort(p -> (-p.3, p.1, p.2), arrayFilter(p -> p.1 < p.2, pairs)), 1, {top:UInt32}) AS top
+    arraySlice(arraySort(p -> (-p.3, p.1, p.2), arrayFilter(p -> p.1 < p.2, pairs)), 1, {{top:UInt32}}) AS top
 FROM (
-    SELECT groupArray((bitShiftRight(pair, 32), bitAnd(pair, 4294967295), shared)) AS pairs
+    SELECT groupArray((a, b, shared)) AS pairs
     FROM (
-        SELECT pair, count() AS shared
+        SELECT bitAnd(bitShiftRight(pair, 32), 2147483647) AS a, bitAnd(pair, 2147483647) AS b, sum(n) AS shared
         FROM (
-            SELECT arraySort(groupArray(transform(segment_id, {segment_ids:Array(UInt64)},
-                                                  range(toUInt32(length({segment_ids:Array(UInt64)}))),
-                                                  toUInt32(0)))) AS segs
-            FROM segment_memberships FINAL
-            WHERE org_id = {org_id:UInt64}
-              AND segment_id IN {segment_ids:Array(UInt64)}
-              AND is_deleted = 0
-            GROUP BY profile_id
+            SELECT pair, count() AS n
+            FROM ({current_profiles_sql(SEGMENT_NUMBERS)})
+            ARRAY JOIN arrayFlatten(arrayMap((a, i) -> arrayMap(b -> bitOr(bitShiftLeft(toUInt64(least(a, b)), 32),
+                                                                           greatest(a, b)),
+                                                                arraySlice(segs, i)),
+                                             segs, arrayEnumerate(segs))) AS pair
+            GROUP BY pair
         )
-        ARRAY JOIN arrayFlatten(arrayMap((a, i) -> arrayMap(b -> bitOr(bitShiftLeft(toUInt64(a), 32), b),
-                                                            arraySlice(segs, i)),
-                                         segs, arrayEnumerate(segs))) AS pair
-        GROUP BY pair
+        WHERE bitTest(pair, 63) = bitTest(pair, 31)
+        GROUP BY a, b
     )
 )
-"""
+"""  # noqa: S608 - composed of module constants only; values travel as parameters
 
 
 def fetch_overlap(pg: PostgresClient, ch: ClickHouseClient, org_id: int, now: datetime) -> list[dict[str, Any]]:
