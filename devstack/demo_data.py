@@ -34,7 +34,7 @@ from devstack import stores
 
 SEED = 20260502
 # Bump when the generator changes: `ensure_loaded` then reloads instead of reusing old rows.
-DATASET_VERSION = 2  # 2: every API key has its usage_key
+DATASET_VERSION = 3  # 2: every API key has its usage_key; 3: the schema copies the memberships (its views)
 
 HISTORY_DAYS = 60
 EVENT_DAYS = 90
