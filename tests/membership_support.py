@@ -4,10 +4,12 @@ that check overlap and the API's copies of the memberships against tests.referen
 from __future__ import annotations
 
 import random
+import uuid
 
 from tests.conftest import Stores
 from tests.reference import Membership, OverlapRows
 
+SAMPLE_UUID = "0123e567-e89b-12d3-a456-426614174000"
 MEMBERSHIP_COLUMNS = ["org_id", "segment_id", "profile_id", "version", "is_deleted"]
 
 
@@ -53,3 +55,18 @@ def random_memberships(
         elif not deleted and roll < 0.3:
             third.append((org, seg, profile, 1, 1))  # a stale delete: lower version, loses
     return [first, second, third]
+
+
+def uuid_key(profile_id: str) -> int:
+    """The 128-bit key ClickHouse gives a UUID (reinterpretAsUInt128: each 8-byte half little-endian)."""
+    raw = uuid.UUID(profile_id).bytes
+    return int.from_bytes(raw[7::-1] + raw[:7:-1], "little")
+
+
+def hex_key(profile_id: str) -> int:
+    return int.from_bytes(bytes.fromhex(profile_id), "little")
+
+
+def twin_of(uuid_id: str) -> str:
+    """The 32-hex id with the same key as `uuid_id`: another profile, and a key two rows share."""
+    return uuid_key(uuid_id).to_bytes(16, "little").hex()

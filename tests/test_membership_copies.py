@@ -17,26 +17,19 @@ import pytest
 from devstack import stores
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
-from tests.membership_support import MEMBERSHIP_COLUMNS, insert_memberships, random_memberships, seed_org
+from tests.membership_support import (
+    MEMBERSHIP_COLUMNS,
+    SAMPLE_UUID,
+    hex_key,
+    insert_memberships,
+    random_memberships,
+    seed_org,
+    twin_of,
+    uuid_key,
+)
 from tests.reference import OverlapRows, current_members, expected_overlap
 
-SAMPLE_UUID = "0123e567-e89b-12d3-a456-426614174000"
 ZERO_UUID = str(uuid.UUID(int=0))
-
-
-def uuid_key(profile_id: str) -> int:
-    """The 128-bit key ClickHouse gives a UUID (reinterpretAsUInt128: each 8-byte half little-endian)."""
-    raw = uuid.UUID(profile_id).bytes
-    return int.from_bytes(raw[7::-1] + raw[:7:-1], "little")
-
-
-def hex_key(profile_id: str) -> int:
-    return int.from_bytes(bytes.fromhex(profile_id), "little")
-
-
-def twin_of(uuid_id: str) -> str:
-    """The 32-hex id with the same key as `uuid_id`: another profile, and a key two rows share."""
-    return uuid_key(uuid_id).to_bytes(16, "little").hex()
 
 
 def spelling(profile_id: str) -> int:

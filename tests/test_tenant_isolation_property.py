@@ -39,6 +39,7 @@ from analytics_common import clock
 from analytics_common.endpoints import NAMES
 from tests.conftest import Stores
 from tests.lambda_support import ROOT, all_pages, api_event, invoke, invoke_json, next_page_query
+from tests.membership_support import SAMPLE_UUID, twin_of
 from tests.reference import (
     CURRENT_STATUSES,
     Membership,
@@ -104,8 +105,13 @@ ZONES = (
 )
 NUDGES = (timedelta(0), MS, -MS, timedelta(seconds=1), -timedelta(seconds=1), timedelta(hours=1), -DAY, DAY - MS)
 
-# Shared by both organizations: collisions on purpose. Case, spaces, quotes, unicode, empty.
-PROFILES = ("p1", "p2", "P1", "p1 ", "", "'; DROP TABLE events; --", "ünï", "\\N")
+# Shared by both organizations: collisions on purpose. Case, spaces, quotes, unicode, empty; a UUID, the
+# same in capitals, and the 32-hex id that shares its 128-bit key in the API's copy (docs/deploy.md,
+# "Memberships by profile key").
+PROFILES = (
+    *("p1", "p2", "P1", "p1 ", "", "'; DROP TABLE events; --", "ünï", "\\N"),
+    *(SAMPLE_UUID, SAMPLE_UUID.upper(), twin_of(SAMPLE_UUID)),
+)
 SUBSCRIPTION_STATUSES = ("active", "trialing", "past_due", "canceled", "incomplete", "unpaid")
 
 # Text as tenants may type it: anything Postgres can store (no NUL, no lone surrogates).
