@@ -7,7 +7,7 @@ spelling `profile_class` (1 or 2); `segment_memberships_by_text` every other id 
 each membership's newest version and `is_deleted = 0` drops deleted ones, as on the source table.
 
 Grouping by `profile_key` alone is what makes this fast (a 16-byte integer key; grouping by the pair
-with the class costs ~40% more, `python -m bench.variants`), and it is exact: a group holds one profile,
+with the class costs 11-32% more CPU, `python -m bench.variants`), and it is exact: a group holds one profile,
 or two when a UUID and a 32-hex id have the same key, which `min(profile_class) != max(profile_class)`
 tells. Each row says how many profiles it stands for (`profiles`: 1 or 2), and each segment a statement
 collects can carry the spelling (`SPELLING`, 0 or 1) so the two profiles of such a row stay apart.
