@@ -45,14 +45,7 @@ CREATE TABLE IF NOT EXISTS segment_memberships_by_key (
 ) ENGINE = ReplacingMergeTree(version, is_deleted)
 ORDER BY (org_id, segment_id, profile_key, profile_class);
 
-CREATE TABLE IF NOT EXISTS segment_memberships_by_text (
-    org_id UInt64,
-    segment_id UInt64,
-    profile_id String,
-    version UInt64,
-    is_deleted UInt8
-) ENGINE = ReplacingMergeTree(version, is_deleted)
-ORDER BY (org_id, segment_id, profile_id);
+CREATE TABLE IF NOT EXISTS segment_memberships_by_text AS segment_memberships;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS segment_memberships_by_key_mv TO segment_memberships_by_key AS
 SELECT

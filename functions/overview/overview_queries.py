@@ -39,8 +39,8 @@ SELECT
 # profiles whose ids are a UUID and a 32-hex spelling with one key), each counting the profiles it
 # stands for. Exact, and grouped by a 16-byte key instead of the id string: 0.60-0.67x the CPU of a
 # GROUP BY profile_id on the source table on every bench shape, and below the inexact
-# uniqExact(cityHash64(profile_id)) there (`python -m bench.variants`, BENCHMARKS.md). It depends only on memberships: served from the result cache while the active
-# segments' version is unchanged.
+# uniqExact(cityHash64(profile_id)) there (`python -m bench.variants`, BENCHMARKS.md). It depends only
+# on memberships: served from the result cache while the active segments' version is unchanged.
 TOTAL_MEMBERS_SQL = f"""-- overview.total_members
 SELECT sum(profiles) FROM ({current_profiles_sql()})
 """  # noqa: S608 - composed of module constants only; values travel as parameters
