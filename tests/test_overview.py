@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from tests.conftest import Stores
 from tests.lambda_support import api_event, invoke_json
 from tests.reference import OverviewRows, expected_overview, month_start
@@ -137,9 +139,19 @@ def test_overview_matches_the_contract_for_each_organization(db: Stores, ids: It
     assert expected_overview(a, memberships, now) != expected_overview(b, memberships, now)
 
 
-def test_overview_of_an_organization_without_data_is_all_zero(db: Stores, ids: Iterator[int], now: datetime) -> None:
+@pytest.mark.parametrize("cache_ttl", ["0", "300"])
+def test_overview_of_an_organization_without_data_is_all_zero(
+    db: Stores,
+    ids: Iterator[int],
+    now: datetime,
+    round_trips: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+    cache_ttl: str,
+) -> None:
+    monkeypatch.setenv("QUERY_CACHE_TTL_SECONDS", cache_ttl)
     status, body = invoke_json("overview", api_event("overview", next(ids)))
     assert (status, body) == (
         200,
         {"segment_count": 0, "total_members": 0, "events_30d": 0, "ai_credits_used": 0, "ai_credits_limit": 0},
     )
+    assert round_trips == {"postgres": 1, "clickhouse": 1}  # the events count: no active segment, no members query

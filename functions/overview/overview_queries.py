@@ -59,7 +59,9 @@ def fetch_overview(pg: PostgresClient, ch: ClickHouseClient, org_id: int, window
     """`window`: the 30 local days of `events_30d` (credits follow the UTC billing period of `window.now`)."""
     now = window.now
     segment_ids, credits_used, credits_limit, version = pg.run(OVERVIEW_SQL, org_id=org_id, today=now.date())[0]
-    ((total_members,),) = ch.cached_rows(TOTAL_MEMBERS_SQL, version, org_id=org_id, segment_ids=list(segment_ids))
+    total_members = 0  # no active segment: no member, and no statement to send
+    if segment_ids:
+        ((total_members,),) = ch.cached_rows(TOTAL_MEMBERS_SQL, version, org_id=org_id, segment_ids=list(segment_ids))
     (events_30d,) = ch.row(ACTIVITY_SQL, org_id=org_id, window_start=window.start, now=now)
     return {
         "segment_count": len(segment_ids),
