@@ -14,8 +14,11 @@ from tests.lambda_support import api_event, invoke
 def test_ok_responses_carry_a_weak_etag_and_a_304_answers_a_match(
     db: Stores, ids: Iterator[int], now: datetime
 ) -> None:
-    org_id = next(ids)
+    org_id, segment_id = next(ids), next(ids)
     db.insert_pg("organizations", ["id", "name"], [[org_id, "Etag Org"]])
+    db.insert_pg(
+        "segments", ["id", "org_id", "name", "is_active", "member_count"], [[segment_id, org_id, "S", True, 0]]
+    )
 
     first = invoke("overview", api_event("overview", org_id))
     headers = first["multiValueHeaders"]
