@@ -8,8 +8,10 @@ spelling test lives in the schema alone.
 
 It copies part by part, in the order the parts were written, one thread each, so that FINAL on a copy
 keeps the same row as FINAL on the source even between rows of equal version; merges of the three
-tables are paused meanwhile. Rows inserted while it runs go through the views into new parts, which it
-does not copy again. At the end the rows copied are checked against the parts' row counts.
+tables are paused meanwhile. At the end the copies' rows are checked against the copied parts' row
+counts. The platform's membership writes must be paused from applying the schema until it has finished:
+a row written through the views before it starts makes it refuse (a copy holds rows), and one written
+while it runs makes the final check fail.
 
 ClickHouse is `CLICKHOUSE_URL` (or `CLICKHOUSE_SECRET_ARN`), with a user that may read
 `segment_memberships`, `system.parts` and `system.tables`, insert into the copies and run
